@@ -1,0 +1,23 @@
+#pragma once
+// The JSON value type shared by QAPI, QMP and QOM properties. An ordered object keeps
+// members in insertion order, as QEMU emits them (clients such as libvirt do not depend on
+// order, but transcripts compared against QEMU read better).
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "util/result.h"
+
+namespace nemu {
+
+using Json = nlohmann::ordered_json;
+
+// Parse one complete JSON text; never throws. The error message is the library's.
+Result<Json> parse_json(std::string_view text);
+
+// Serialise compactly, replacing invalid UTF-8 instead of throwing.
+std::string dump_json(const Json& j);
+
+} // namespace nemu
