@@ -4,6 +4,7 @@
 // read-only afterwards (STYLE.md rule 6: the only globals are immutable tables; this one is
 // owned by main() and handed around by reference).
 
+#include <any>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,6 +30,9 @@ struct TypeInfo {
     bool user_creatable_device = true;  // devices: may appear in -device / device_add
     std::vector<PropertyDef> properties;
     std::function<std::unique_ptr<Object>()> create;  // null for abstract types
+    // Per-type constants a family of types shares (a machine's description and limits...),
+    // QEMU's class fields. Read with std::any_cast by the family's own code.
+    std::any class_data;
 };
 
 class TypeRegistry {

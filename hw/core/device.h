@@ -1,0 +1,26 @@
+#pragma once
+// The abstract QOM "device" type (QEMU's TYPE_DEVICE): what every board part and pluggable
+// device derives from. Realize is QOM completion; a realized device's properties are frozen
+// unless a property says otherwise. Buses, hotplug and reset land with the first devices.
+// Thread: main loop.
+
+#include "qom/object.h"
+#include "qom/type_registry.h"
+
+namespace nemu::hw {
+
+class Device : public qom::Object {
+public:
+    Result<> on_complete() override { return realize(); }
+
+    std::string m_id;   // the -device id= (empty for anonymous devices)
+    bool m_hotpluggable = true;
+    bool m_hotplugged = false;
+
+protected:
+    virtual Result<> realize() { return {}; }
+};
+
+void register_device_type(qom::TypeRegistry& registry);
+
+} // namespace nemu::hw

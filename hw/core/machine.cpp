@@ -1,0 +1,75 @@
+#include "hw/core/machine.h"
+
+namespace nemu::hw {
+
+Machine::Machine()
+    : m_system_memory(memory::MemoryRegion::container("system", memory::kWholeSpace)),
+      m_system_io(memory::MemoryRegion::container("io", 0x10000)),
+      m_as_memory(std::make_unique<memory::AddressSpace>("memory", *m_system_memory)),
+      m_as_io(std::make_unique<memory::AddressSpace>("I/O", *m_system_io)) {}
+
+Machine::~Machine() {
+    // The address spaces must go before the regions they render.
+    m_as_io.reset();
+    m_as_memory.reset();
+    if (m_ram) m_system_memory->remove_subregion(*m_ram);
+}
+
+const MachineClassData& Machine::class_data() const {
+    return std::any_cast<const MachineClassData&>(type().class_data);
+}
+
+Result<> Machine::init(const MachineConfig& config) {
+    m_ram_size = config.ram_size_given ? config.ram_size : class_data().default_ram_size;
+    if (m_ram_size) {
+        m_ram = TRY(memory::MemoryRegion::ram(class_data().default_ram_id.empty() ? "ram" : class_data().default_ram_id,
+                                              m_ram_size));
+        m_system_memory->add_subregion(0, *m_ram);
+    }
+    return {};
+}
+
+void register_machine(qom::TypeRegistry& registry, MachineClassData data,
+                      std::function<std::unique_ptr<Machine>()> create) {
+    qom::TypeInfo info;
+    info.name = data.name + std::string(Machine::kTypeSuffix);
+    info.parent = "machine";
+    info.description = data.desc;
+    info.create = [create = std::move(create)]() -> std::unique_ptr<qom::Object> { return create(); };
+    info.class_data = std::move(data);
+    registry.add(std::move(info));
+}
+
+namespace {
+
+// QEMU's "none" board (hw/core/null-machine.c): no CPUs by default, RAM at 0 only if -m.
+class NoneMachine : public Machine {};
+
+std::vector<qom::PropertyDef> machine_properties() {
+    using qom::prop;
+    std::optional<std::string> none;
+    return {
+        prop("kernel", &Machine::m_kernel, none, "Linux kernel image file", "string"),
+        prop("initrd", &Machine::m_initrd, none, "Linux initial ramdisk file", "string"),
+        prop("append", &Machine::m_append, none, "Linux kernel command line", "string"),
+        prop("firmware", &Machine::m_firmware, none, "Firmware image", "string"),
+        prop("memory-backend", &Machine::m_memory_backend, none, "Set RAM backendValid value is ID of hostmem based backend", "string"),
+        prop("dump-guest-core", &Machine::m_dump_guest_core, std::optional<bool>(true), "Include guest memory in a core dump"),
+        prop("mem-merge", &Machine::m_mem_merge, std::optional<bool>(true), "Enable/disable memory merge support"),
+        prop("graphics", &Machine::m_graphics, std::optional<bool>(true), "Set on/off to enable/disable graphics emulation"),
+        prop("suppress-vmdesc", &Machine::m_suppress_vmdesc, std::optional<bool>(false), "Set on to disable self-describing migration"),
+    };
+}
+
+} // namespace
+
+void register_machine_types(qom::TypeRegistry& registry) {
+    registry.add(qom::TypeInfo{.name = "machine", .parent = "object", .abstract = true,
+                               .properties = machine_properties()});
+    register_machine(registry,
+                     MachineClassData{.name = "none", .desc = "empty machine", .max_cpus = 1,
+                                      .default_cpu_type = "qemu64-x86_64-cpu"},
+                     [] { return std::make_unique<NoneMachine>(); });
+}
+
+} // namespace nemu::hw
