@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Compare nemu's query-qmp-schema with QEMU 7.2's (the live oracle).
+
+usage: compare_introspection.py QAPI_INTROSPECT_DUMP
+
+For every command and event both have, resolves the masked type names on each side and
+compares the shapes: argument/return/event members with names, types, optionality and
+features, enum values, union tags and variants, alternates, and allow-oob. Exits 77 (skip)
+when qemu-system-x86_64 is not installed, 1 on any difference.
+
+Deliberate subsets (documented in qapi/schema/): a union branch that nemu leaves out (its
+variant has the empty object type in nemu) is not a difference for the unions listed in
+PARTIAL_UNIONS."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+PARTIAL_UNIONS = {'object-add'}   # ObjectOptions: only the object types nemu implements
+
+
+def qemu_schema():
+    req = b'{"execute":"qmp_capabilities"}\n{"execute":"query-qmp-schema"}\n{"execute":"quit"}\n'
+    out = subprocess.run(['qemu-system-x86_64', '-M', 'none', '-display', 'none', '-nodefaults',
+                          '-qmp', 'stdio'], input=req, capture_output=True, timeout=30).stdout
+    for line in out.decode().splitlines():
+        msg = json.loads(line)
+        if isinstance(msg.get('return'), list):
+            return msg['return']
+    raise SystemExit('no query-qmp-schema reply from qemu-system-x86_64')
+
+
+class Resolver:
+    def __init__(self, entries):
+        self.by = {e['name']: e for e in entries}
+
+    def shape(self, name, partial, depth=0):
+        """A comparable structure for a type name, masked names resolved."""
+        if name.startswith('['):
+            return ['array', self.shape(name[1:-1], partial, depth)]
+        e = self.by[name]
+        mt = e['meta-type']
+        if mt == 'builtin':
+            return name
+        if depth > 12:
+            return mt
+        if mt == 'enum':
+            return ['enum', [(m['name'], m.get('features', [])) for m in e['members']]]
+        if mt == 'alternate':
+            return ['alternate', [self.shape(m['type'], partial, depth + 1) for m in e['members']]]
+        members = [(m['name'], self.shape(m['type'], partial, depth + 1), 'default' in m,
+                    m.get('features', [])) for m in e['members']]
+        out = ['object', members]
+        if 'tag' in e:
+            out.append(e['tag'])
+            out.append({v['case']: self.shape(v['type'], partial, depth + 1)
+                        for v in e['variants']})
+        return out
+
+
+EMPTY = ['object', []]
+
+
+def diff(path, a, b, partial, errs):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                errs.append('%s: variant %r only in %s' % (path, k, 'nemu' if k in a else 'qemu'))
+            elif partial and a[k] == EMPTY and b[k] != EMPTY:
+                continue
+            else:
+                diff('%s/%s' % (path, k), a[k], b[k], partial, errs)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            diff('%s[%d]' % (path, i), x, y, partial, errs)
+    elif a != b:
+        errs.append('%s: nemu %s != qemu %s' % (path, json.dumps(a), json.dumps(b)))
+
+
+def main():
+    if not shutil.which('qemu-system-x86_64'):
+        print('qemu-system-x86_64 not installed: skipping')
+        return 77
+    ours = json.loads(subprocess.run([sys.argv[1]], capture_output=True, check=True).stdout)
+    theirs = qemu_schema()
+    ro, rt = Resolver(ours), Resolver(theirs)
+    errs = []
+    compared = 0
+    for e in ours:
+        if e['meta-type'] not in ('command', 'event') or e['name'] not in rt.by:
+            continue
+        q = rt.by[e['name']]
+        partial = e['name'] in PARTIAL_UNIONS
+        compared += 1
+        for key in ('arg-type', 'ret-type'):
+            if key in e or key in q:
+                diff('%s.%s' % (e['name'], key), ro.shape(e[key], partial),
+                     rt.shape(q[key], partial), partial, errs)
+        for key in ('allow-oob', 'features'):
+            if e.get(key) != q.get(key):
+                errs.append('%s.%s: nemu %r != qemu %r' % (e['name'], key, e.get(key), q.get(key)))
+    missing = [e['name'] for e in ours if e['meta-type'] in ('command', 'event')
+               and e['name'] not in rt.by]
+    for name in missing:
+        errs.append('%s: not in QEMU 7.2' % name)
+    for line in errs:
+        print(line)
+    if errs:
+        print('%d differences in %d entities' % (len(errs), compared))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
