@@ -1,0 +1,140 @@
+"""Bad input on the QMP socket: every case must give error replies and leave the connection
+working (each is followed by a query-status barrier that must succeed). The error replies
+before the barrier are compared with the oracle's, run live with the same bytes: classes
+always, messages too (QEMU's JSON parser and dispatcher messages are deterministic)."""
+
+import os
+import threading
+import unittest
+
+from qmp_harness import QMPTestCase, TIMEOUT
+
+CASES = [
+    ("truncated_json", b'{"execute":"query-st\n'),
+    ("truncated_object", b'{"execute":\n}\n'),
+    ("stray_close", b'}\n'),
+    ("stray_close_bracket", b']\n'),
+    ("invalid_utf8", b'\xff\xfe\n'),
+    ("invalid_utf8_in_string", b'{"execute":"query-\xc3\x28status"}\n'),
+    ("scalar", b'42\n'),
+    ("string", b'"query-status"\n'),
+    ("array", b'[1, 2]\n'),
+    ("empty_object", b'{}\n'),
+    ("nesting_1025", b'[' * 1025 + b']' * 1025 + b'\n'),
+    ("nesting_in_args", b'{"execute":"query-status","arguments":{"a":' + b'[' * 1100 +
+     b']' * 1100 + b'}}\n'),
+    ("unknown_command", b'{"execute":"nope"}\n'),
+    ("missing_argument", b'{"execute":"qom-get","arguments":{"path":"/machine"}}\n'),
+    ("extra_argument", b'{"execute":"query-status","arguments":{"x":1}}\n'),
+    ("mistyped_argument", b'{"execute":"qom-get","arguments":{"path":1,"property":"type"}}\n'),
+    ("mistyped_bool", b'{"execute":"qom-list-types","arguments":{"abstract":"yes"}}\n'),
+    ("execute_not_string", b'{"execute":1}\n'),
+    ("execute_null", b'{"execute":null}\n'),
+    ("arguments_not_object", b'{"execute":"query-status","arguments":[]}\n'),
+    ("arguments_null", b'{"execute":"query-status","arguments":null}\n'),
+    ("unexpected_member", b'{"execute":"query-status","foo":1}\n'),
+    ("no_execute", b'{"arguments":{}}\n'),
+    ("control_member", b'{"execute":"query-status","control":{}}\n'),
+    ("exec_oob_without_negotiation", b'{"exec-oob":"query-status"}\n'),
+    ("both_execute_and_oob", b'{"execute":"query-status","exec-oob":"query-status"}\n'),
+    ("single_quotes", b"{'execute':'nope'}\n"),
+    ("bad_escape", b'{"execute":"query-\\qstatus"}\n'),
+    ("bad_number", b'{"execute":"query-status","id":01}\n'),
+    # not here: an id of 1e999999, which QEMU 7.2 echoes as the invalid JSON token "inf"
+    ("literal", b'{"execute":"query-status","id":tru}\n'),
+    ("nul_byte", b'{"execute":"query-status"\x00}\n'),
+    ("control_char", b'{"execute":"query-\x01status"}\n'),
+    ("many_errors", b'}' * 50 + b'\n'),
+]
+
+
+def run_case(qmp, data, tag):
+    qmp.send_bytes(data)
+    before, reply = qmp.sync(tag)
+    return before, reply
+
+
+class BadInputTest(QMPTestCase):
+
+    def test_cases_match_oracle(self):
+        m, o = self.start(), self.start_oracle()
+        for name, data in CASES:
+            with self.subTest(case=name):
+                got, sync = run_case(m.qmp, data, "sync-" + name)
+                self.assertIn("return", sync, "connection broken after %s" % name)
+                want, osync = run_case(o.qmp, data, "sync-" + name)
+                self.assertIn("return", osync)
+                self.assertEqual([r.get("error", {}).get("class") for r in got],
+                                 [r.get("error", {}).get("class") for r in want], name)
+                self.assertEqual(got, want, name)
+        self.assertOk(m.qmp.cmd("query-status"))
+
+    def test_every_case_gives_an_error(self):
+        m = self.start()
+        for name, data in CASES:
+            with self.subTest(case=name):
+                errors, sync = run_case(m.qmp, data, "sync-" + name)
+                self.assertTrue(errors, "no error reply for %s" % name)
+                for r in errors:
+                    self.assertEqual(list(r.keys()), ["error"], r)
+                    self.assertEqual(list(r["error"].keys()), ["class", "desc"], r)
+                self.assertOk(sync)
+
+    def test_before_negotiation(self):
+        # the same parser runs before qmp_capabilities
+        m, o = self.start(negotiate=False), self.start_oracle(negotiate=False)
+        for name, data in CASES[:12]:
+            with self.subTest(case=name):
+                m.qmp.send_bytes(data)
+                m.qmp.send_bytes(b'{"execute":"qmp_capabilities","id":"neg"}\n')
+                o.qmp.send_bytes(data)
+                o.qmp.send_bytes(b'{"execute":"qmp_capabilities","id":"neg"}\n')
+                mine, theirs = [], []
+                for q, out in [(m.qmp, mine), (o.qmp, theirs)]:
+                    while True:
+                        r = q.read_reply()
+                        out.append(r)
+                        if r.get("id") == "neg":
+                            break
+                self.assertEqual(mine, theirs, name)
+                if "return" in mine[-1]:
+                    break   # negotiated: the remaining cases are covered above
+
+    def test_huge_string_argument(self):
+        """A 32 MiB string argument (QEMU's token limit is 64 MiB): an error reply, and the
+        connection keeps working. QEMU's lexer takes ~2 s per MiB here, so the oracle is
+        asked with 1 MiB and the binary under test gets NEMU_QMP_BIG_MIB (default 32)."""
+        mib = int(os.environ.get("NEMU_QMP_BIG_MIB", "32"))
+        m, o = self.start(), self.start_oracle()
+
+        def big(n):
+            return (b'{"execute":"query-status","arguments":{"x":"' + b"a" * (n << 20) +
+                    b'"}}\n')
+
+        o.qmp.send_bytes(big(1))
+        want, osync = o.qmp.sync("after-1M")
+        # send from a thread with a plain blocking socket write: the peer may read slowly
+        data = big(mib)
+        err = []
+
+        def send():
+            try:
+                m.qmp.sock.sendall(data)
+            except OSError as e:
+                err.append(e)
+
+        m.qmp.sock.settimeout(None)
+        t = threading.Thread(target=send)
+        t.start()
+        t.join(max(TIMEOUT, 6.0 * mib))
+        self.assertFalse(t.is_alive(), "the binary did not read a %d MiB request" % mib)
+        self.assertEqual(err, [])
+        got, sync = m.qmp.sync("after-big")
+        self.assertOk(sync)
+        self.assertEqual(got, want)
+        self.assertEqual(got, [{"error": {"class": "GenericError",
+                                          "desc": "Parameter 'x' is unexpected"}}])
+
+
+if __name__ == "__main__":
+    unittest.main()
