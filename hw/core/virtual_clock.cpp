@@ -38,7 +38,9 @@ VirtualClock::Key VirtualClock::insert(Timer* t, int64_t deadline) {
 // QEMU qtest_clock_warp(): jump to each deadline in turn and run what is due there, so a
 // timer armed by a callback inside the window also fires before we reach the target.
 void VirtualClock::advance_to(int64_t target) {
+    uint64_t fired = 0;
     while (!m_timers.empty() && m_timers.begin()->first.first <= target) {
+        if (++fired > kMaxFiringsPerAdvance) return;
         auto it = m_timers.begin();
         Timer* t = it->second;
         if (m_mode == Mode::Manual && it->first.first > m_now) m_now = it->first.first;

@@ -24,6 +24,11 @@ public:
     VirtualClock& operator=(const VirtualClock&) = delete;
     ~VirtualClock();
 
+    // One step/set fires at most this many timers; a periodic timer must not turn
+    // "clock_step 9223372036854775807" into a hang. The clock then stops at the last
+    // deadline it reached, which the caller sees in the returned now().
+    static constexpr uint64_t kMaxFiringsPerAdvance = 1000000;
+
     Mode mode() const { return m_mode; }
     int64_t now() const;
     std::optional<int64_t> next_deadline() const;

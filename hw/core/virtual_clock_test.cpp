@@ -46,6 +46,20 @@ TEST(VirtualClock, PeriodicRearmInsideWindow) {
     EXPECT_FALSE(clock.next_deadline().has_value());
 }
 
+TEST(VirtualClock, RunawayPeriodicTimerIsBounded) {
+    VirtualClock clock;
+    uint64_t ticks = 0;
+    std::unique_ptr<Timer> t;
+    t = std::make_unique<Timer>(clock, [&] {
+        ticks++;
+        t->arm_in(1);
+    });
+    t->arm(1);
+    int64_t now = clock.step(INT64_MAX);
+    EXPECT_EQ(ticks, VirtualClock::kMaxFiringsPerAdvance);
+    EXPECT_EQ(now, int64_t(VirtualClock::kMaxFiringsPerAdvance));
+}
+
 TEST(VirtualClock, EqualDeadlinesFireInArmingOrder) {
     VirtualClock clock;
     std::string order;
