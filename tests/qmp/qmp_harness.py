@@ -403,12 +403,6 @@ def run_on_oracle(requests, args=(), negotiate=True):
         return [_do(m.qmp, r) for r in requests]
 
 
-def run_on(machine_args, requests, oracle):
-    with Machine(oracle_binary() if oracle else None, args=machine_args,
-                 oracle=True if oracle else None) as m:
-        return [_do(m.qmp, r) for r in requests]
-
-
 def _do(qmp, r):
     if isinstance(r, str):
         return qmp.cmd(r)
@@ -559,8 +553,3 @@ class QMPTestCase(unittest.TestCase):
 def _short(v, n=600):
     s = json.dumps(v)
     return s if len(s) <= n else s[:n] + "..."
-
-
-def fix_stream_signal_pid(text, binary):
-    """Replace the program name by <prog> in a message."""
-    return text.replace(binary, "<prog>").replace(os.path.basename(binary), "<prog>")
