@@ -16,7 +16,6 @@ Every blocking read has a timeout that fails the test rather than hanging.
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile

@@ -7,7 +7,7 @@ import re
 import signal
 import unittest
 
-from qmp_harness import QMPTestCase, oracle_binary
+from qmp_harness import QMPTestCase
 
 
 class MultiMonitorTest(QMPTestCase):

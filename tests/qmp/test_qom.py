@@ -3,7 +3,6 @@ device-list-properties, object-add, object-del) and human-monitor-command, again
 oracle run live. nemu has fewer QOM types than QEMU: lists of types are compared as
 subsets; properties of the types nemu has, and error replies, must be QEMU's."""
 
-import re
 import unittest
 
 from qmp_harness import QMPTestCase
