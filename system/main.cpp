@@ -1,0 +1,258 @@
+// nemu-system-x86_64: start-up in QEMU's order (softmmu/vl.c qemu_init): parse the whole
+// command line, answer help requests, daemonize, create chardevs and monitors, objects, the
+// machine, then run the main loop. Every error before the loop runs is printed as
+// "nemu-system-x86_64: <location>: <message>" and exits 1.
+
+#include <cstdio>
+#include <cstring>
+
+#include "accel/accel_types.h"
+#include "backends/host_memory_backend.h"
+#include "system/cmdline.h"
+#include "system/cmdline_memory.h"
+#include "system/cmdline_smp.h"
+#include "system/hmp.h"
+#include "system/keyval.h"
+#include "system/legacy_chardev.h"
+#include "system/os_process.h"
+#include "system/qtest_frontend.h"
+#include "system/register_types.h"
+#include "system/startup_config.h"
+#include "system/vm.h"
+
+namespace nemu {
+namespace {
+
+constexpr const char* kProg = "nemu-system-x86_64";
+
+[[noreturn]] void die(std::string_view msg) {
+    std::fprintf(stderr, "%s: %.*s\n", kProg, static_cast<int>(msg.size()), msg.data());
+    std::fflush(stderr);
+    std::exit(1);
+}
+
+template <class T> T check(Result<T> r) {
+    if (!r) die(r.error().msg);
+    if constexpr (!std::is_void_v<T>) return std::move(r).value();
+}
+
+struct Runtime {
+    std::unique_ptr<EventLoop> loop;
+    qom::TypeRegistry types;
+    std::unique_ptr<Vm> vm;
+    std::vector<std::unique_ptr<QtestFrontend>> qtest;
+    std::unique_ptr<TerminationSignals> signals;
+    PidFile pidfile;
+};
+
+Result<chardev::Chardev*> chardev_from_legacy(Vm& vm, const std::string& spec, const std::string& id) {
+    LegacyChardev legacy = TRY(parse_legacy_chardev(spec));
+    if (!legacy.existing_id.empty()) {
+        chardev::Chardev* chr = vm.find_chardev(legacy.existing_id);
+        if (!chr) return fail("chardev '{}' not found", legacy.existing_id);
+        return chr;
+    }
+    if (!legacy.options) return static_cast<chardev::Chardev*>(nullptr);
+    return vm.add_chardev(id, *legacy.options);
+}
+
+Result<> create_chardevs(Vm& vm, const StartupConfig& c) {
+    for (const auto& text : c.chardevs) {
+        auto kv = TRY(cmdline::parse_opts(text, "backend"));
+        auto id = kv.get("id");
+        if (!id) return fail("-chardev {}: chardev: no id specified", text);
+        auto backend = kv.get("backend").value_or("");
+        chardev::KeyVals rest;
+        for (const auto& item : kv.items)
+            if (item.key != "id" && item.key != "backend") rest.emplace_back(item.key, item.value);
+        auto opts = chardev::chardev_options_from_keyvals(backend, rest);
+        if (!opts) return fail("-chardev {}: {}", text, opts.error().msg);
+        if (auto r = vm.add_chardev(*id, *opts); !r) return fail("-chardev {}: {}", text, r.error().msg);
+    }
+    int n = 0;
+    for (const auto& spec : c.serial_specs) {
+        auto r = chardev_from_legacy(vm, spec, "serial" + std::to_string(n++));
+        if (!r) return fail("-serial {}: {}", spec, r.error().msg);
+    }
+    return {};
+}
+
+Result<> create_monitors(Vm& vm, const StartupConfig& c) {
+    int n = 0;
+    auto add_qmp = [&](const std::string& spec, bool pretty) -> Result<> {
+        chardev::Chardev* chr = TRY(chardev_from_legacy(vm, spec, "compat_monitor" + std::to_string(n++)));
+        if (chr) TRY(vm.add_qmp_monitor(*chr, pretty));
+        return {};
+    };
+    for (const auto& spec : c.qmp_specs)
+        if (auto r = add_qmp(spec, false); !r) return fail("-qmp {}: {}", spec, r.error().msg);
+    for (const auto& spec : c.qmp_pretty_specs)
+        if (auto r = add_qmp(spec, true); !r) return fail("-qmp-pretty {}: {}", spec, r.error().msg);
+    for (const auto& spec : c.monitor_specs)
+        if (spec != "none") return fail("-monitor {}: the human monitor on a chardev is not supported yet; use -qmp", spec);
+    for (const auto& text : c.mon_specs) {
+        auto kv = TRY(cmdline::parse_opts(text, "chardev"));
+        auto mode = kv.get("mode").value_or("readline");
+        if (mode != "control") return fail("-mon {}: mode={} is not supported yet; use mode=control", text, mode);
+        auto id = kv.get("chardev");
+        if (!id) return fail("-mon {}: Parameter 'chardev' is missing", text);
+        chardev::Chardev* chr = vm.find_chardev(*id);
+        if (!chr) return fail("-mon {}: chardev \"{}\" not found", text, *id);
+        bool pretty = TRY(cmdline::parse_bool(kv.get("pretty").value_or("off"), "pretty"));
+        TRY(vm.add_qmp_monitor(*chr, pretty));
+    }
+    return {};
+}
+
+Result<> create_objects(Vm& vm, const StartupConfig& c) {
+    for (const auto& text : c.objects) {
+        auto props = cmdline::parse_json_or_opts(text, "qom-type");
+        if (!props) return fail("-object {}: {}", text, props.error().msg);
+        if (auto r = vm.add_user_object(*props, !text.starts_with('{')); !r)
+            return fail("-object {}: {}", text, r.error().msg);
+    }
+    for (const auto& text : c.devices) {
+        auto props = cmdline::parse_json_or_opts(text, "driver");
+        if (!props) return fail("-device {}: {}", text, props.error().msg);
+        std::string driver = props->value("driver", "");
+        const qom::TypeInfo* t = vm.types().find(driver);
+        if (!t || t->abstract || !vm.types().is_a(driver, "device"))
+            return fail("-device {}: '{}' is not a valid device model name", text, driver);
+    }
+    return {};
+}
+
+Result<> parse_globals(Vm& vm, const StartupConfig& c) {
+    for (const auto& text : c.globals) {
+        GlobalProperty g;
+        size_t dot = text.find('.'), eq = text.find('=');
+        if (text.find("driver=") == 0 || text.find(",property=") != std::string::npos) {
+            auto kv = TRY(cmdline::parse_opts(text, ""));
+            g.driver = kv.get("driver").value_or("");
+            g.property = kv.get("property").value_or("");
+            g.value = kv.get("value").value_or("");
+        } else if (dot != std::string::npos && eq != std::string::npos && dot < eq) {
+            g.driver = text.substr(0, dot);
+            g.property = text.substr(dot + 1, eq - dot - 1);
+            g.value = text.substr(eq + 1);
+        } else {
+            return fail("-global {}: Invalid format", text);
+        }
+        vm.m_globals.push_back(std::move(g));
+    }
+    return {};
+}
+
+Result<std::string> choose_accel(const StartupConfig& c, bool machine_runs_guest_code) {
+    std::vector<std::string> wanted = c.accels;
+    if (c.qtest_spec && wanted.empty()) wanted = {"qtest"};
+    if (wanted.empty()) wanted = {"kvm"};
+    for (const auto& a : wanted) {
+        if (a != "kvm" && a != "qtest") continue;  // tcg and friends do not exist in nemu
+        if (accel::accel_available(a)) return a;
+        // Machine "none" never runs guest code, so a missing /dev/kvm does not stop it
+        // (libvirt probes with -machine none,accel=kvm:tcg on hosts without KVM).
+        if (a == "kvm" && !machine_runs_guest_code) return a;
+        if (a == "kvm" && wanted.size() == 1) return fail("failed to initialize kvm: {}", std::strerror(ENOENT));
+    }
+    return fail("-accel {}: invalid accelerator {}", wanted.front(), wanted.front());
+}
+
+Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOptions& mem) {
+    hw::MachineConfig mc;
+    mc.ram_size = mem.size;
+    mc.ram_size_given = !c.m_args.empty();
+    mc.memory_backend_id = vm.machine()->m_memory_backend;
+    TRY(vm.init_machine(mc));
+    TRY(vm.machine()->complete());
+    if (!c.start_paused) vm.runstate().set(RunState::Running);
+    return {};
+}
+
+int run(int argc, char** argv) {
+    auto options = cmdline::parse_argv(argc, argv);
+    if (!options) die(options.error().msg);
+
+    Runtime rt;
+    register_all_types(rt.types);
+    StartupConfig cfg = check(gather_config(*options, rt.types));
+    if (cfg.print_and_exit) {
+        std::fputs(cfg.print_and_exit->c_str(), stdout);
+        return 0;
+    }
+
+    Daemonizer daemon;
+    if (cfg.daemonize) daemon = check(Daemonizer::fork_and_wait());
+    if (cfg.pidfile) {
+        auto pf = PidFile::create(*cfg.pidfile);
+        if (!pf) die("cannot create PID file: " + pf.error().msg);
+        rt.pidfile = std::move(*pf);
+    }
+
+    rt.loop = check(EventLoop::create());
+    rt.vm = std::make_unique<Vm>(rt.types, *rt.loop);
+    Vm& vm = *rt.vm;
+    Vm* vmp = &vm;
+    rt.signals = check(TerminationSignals::create(*rt.loop, [vmp](int signo, pid_t pid) {
+        if (pid) std::fprintf(stderr, "%s: terminating on signal %d from pid %d (%s)\n", kProg, signo, pid, process_name(pid).c_str());
+        else std::fprintf(stderr, "%s: terminating on signal %d\n", kProg, signo);
+        vmp->request_shutdown("host-signal", false);
+    }));
+
+    if (cfg.name) {
+        auto kv = check(cmdline::parse_opts(*cfg.name, "guest"));
+        vm.m_name = kv.get("guest");
+    }
+    if (cfg.uuid) {
+        static constexpr std::string_view kShape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+        bool ok = cfg.uuid->size() == kShape.size();
+        for (size_t i = 0; ok && i < kShape.size(); i++)
+            ok = kShape[i] == '-' ? (*cfg.uuid)[i] == '-' : std::isxdigit(static_cast<unsigned char>((*cfg.uuid)[i]));
+        if (!ok) die("Fail to parse UUID string. Wrong format.");
+        vm.m_uuid = *cfg.uuid;
+        for (char& ch : vm.m_uuid) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    vm.m_no_shutdown = cfg.no_shutdown;
+    vm.m_no_reboot = cfg.no_reboot;
+    check(parse_globals(vm, cfg));
+
+    hw::Machine* machine = check(vm.create_machine(cfg.machine));
+    for (const auto& [k, v] : cfg.machine_props)
+        if (auto r = machine->set_property_string(k, v); !r) die("Property '" + std::string(machine->type_name()) + "." + k + "' not found");
+    const auto& mdata = machine->class_data();
+    vm.m_accel = check(choose_accel(cfg, /*machine_runs_guest_code=*/mdata.name != "none"));
+
+    auto mem = cmdline::parse_memory_options(cfg.m_args, mdata.default_ram_size);
+    if (!mem) die(mem.error().msg);
+    cmdline::SmpMachineProps smp_props;
+    smp_props.machine_name = mdata.name;
+    smp_props.max_cpus = mdata.max_cpus;
+    if (auto smp = cmdline::parse_smp_options(cfg.smp_args, smp_props); !smp) die(smp.error().msg);
+
+    check(create_chardevs(vm, cfg));
+    check(create_monitors(vm, cfg));
+    if (cfg.qtest_spec) {
+        if (vm.m_accel != "qtest") die("-qtest needs -accel qtest");
+        auto chr = check(chardev_from_legacy(vm, *cfg.qtest_spec, "qtest"));
+        if (!chr) die("-qtest " + *cfg.qtest_spec + ": a qtest chardev is required");
+        auto frontend = std::make_unique<QtestFrontend>(vm, *chr);
+        if (cfg.qtest_log) check(frontend->set_log_file(*cfg.qtest_log));
+        rt.qtest.push_back(std::move(frontend));
+        vm.clock().set(0);
+    }
+    check(create_objects(vm, cfg));
+
+    if (cfg.preconfig) {
+        vm.set_preconfig_continuation([&vm, cfg, mem = *mem] { return finish_machine(vm, cfg, mem); });
+    } else {
+        check(finish_machine(vm, cfg, *mem));
+    }
+
+    if (cfg.daemonize) check(daemon.ready());
+    return rt.loop->run();
+}
+
+} // namespace
+} // namespace nemu
+
+int main(int argc, char** argv) { return nemu::run(argc, argv); }

@@ -1,0 +1,25 @@
+#include "system/register_types.h"
+
+#include "accel/accel_types.h"
+#include "backends/host_memory_backend.h"
+#include "chardev/chardev.h"
+#include "hw/core/device.h"
+#include "hw/core/machine.h"
+#include "nemu-config.h"
+#include "qom/object.h"
+#include "qom/type_registry.h"
+#include "system/iothread.h"
+
+namespace nemu {
+
+void register_all_types(qom::TypeRegistry& registry) {
+    qom::register_base_types(registry);
+    accel::register_accel_types(registry);
+    chardev::register_chardev_types(registry);
+    backends::register_memory_backend_types(registry);
+    register_iothread_type(registry);
+    hw::register_device_type(registry);
+    hw::register_machine_types(registry);
+}
+
+} // namespace nemu

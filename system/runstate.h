@@ -1,0 +1,32 @@
+#pragma once
+// The VM run state (QEMU softmmu/runstate.c): the states QMP's RunState names, and the
+// transitions nemu allows between them. Invalid transitions are programmer bugs upstream;
+// here they are refused and reported, never aborted on.
+// Thread: main loop.
+
+#include <functional>
+#include <string_view>
+
+namespace nemu {
+
+enum class RunState {
+    Debug, InMigrate, InternalError, IoError, Paused, PostMigrate, Prelaunch, FinishMigrate,
+    RestoreVm, Running, SaveVm, Shutdown, Suspended, Watchdog, GuestPanicked, Colo,
+};
+
+// The QAPI name ("running", "prelaunch", ...).
+std::string_view runstate_name(RunState s);
+
+class RunStateMachine {
+public:
+    RunState state() const { return m_state; }
+    bool running() const { return m_state == RunState::Running; }
+    bool transition_allowed(RunState to) const;
+    // Returns false (and leaves the state) for a transition QEMU would not make.
+    bool set(RunState to);
+
+private:
+    RunState m_state = RunState::Prelaunch;
+};
+
+} // namespace nemu

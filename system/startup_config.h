@@ -1,0 +1,43 @@
+#pragma once
+// What the command line asks for, gathered in one pass before anything is created
+// (QEMU's qemu_init first pass): options are validated here, acted on by main().
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "system/cmdline.h"
+#include "util/result.h"
+
+namespace nemu::qom {
+class TypeRegistry;
+}
+
+namespace nemu {
+
+struct StartupConfig {
+    // Help and version requests print and exit before anything else.
+    std::optional<std::string> print_and_exit;
+
+    std::string machine = "none";
+    std::vector<std::pair<std::string, std::string>> machine_props;
+    std::vector<std::string> accels;       // in order of preference ("kvm:tcg" splits)
+    std::vector<std::string> m_args, smp_args;
+    std::vector<std::string> objects;      // raw -object texts
+    std::vector<std::string> devices;
+    std::vector<std::string> chardevs;
+    std::vector<std::string> qmp_specs, qmp_pretty_specs;
+    std::vector<std::string> mon_specs;
+    std::vector<std::string> monitor_specs, serial_specs;
+    std::vector<std::string> globals;
+    std::optional<std::string> qtest_spec, qtest_log;
+    std::optional<std::string> name, uuid, pidfile;
+    bool start_paused = false, daemonize = false, preconfig = false;
+    bool no_shutdown = false, no_reboot = false;
+};
+
+// errors carry QEMU's location prefix ("-m 5X: ...").
+Result<StartupConfig> gather_config(const std::vector<cmdline::ParsedOption>& options,
+                                    const qom::TypeRegistry& types);
+
+} // namespace nemu
