@@ -20,6 +20,7 @@
 #include "chardev/chardev_options.h"
 #include "qom/object.h"
 #include "util/result.h"
+#include "util/unique_fd.h"
 
 namespace nemu {
 class EventLoop;
@@ -64,6 +65,8 @@ public:
     void accept_input();
 
     bool is_connected() const { return m_connected; }
+    // The last file descriptor the peer passed with SCM_RIGHTS (QMP getfd), if any.
+    virtual UniqueFd take_received_fd() { return UniqueFd(); }
     // query-chardev "filename": "unix:/tmp/q.sock,server=on", "disconnected:tcp:...", "pty:/dev/pts/3"
     virtual std::string filename() const = 0;
     // query-chardev "label": the id.

@@ -3,6 +3,7 @@
 // shared with the shell; a TTY is put in raw mode and restored when the chardev goes away.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <termios.h>
 
 #include <cerrno>
@@ -50,7 +51,11 @@ private:
 
 // Our own non-blocking description of fd `n`; sockets cannot be reopened through /proc, so
 // they get a dup() and non-blocking sends (FdStream uses MSG_DONTWAIT on sockets).
+// A regular file must share the original description: a reopened one would start writing at
+// offset 0 over what the shell already wrote there (O_NONBLOCK means nothing for files anyway).
 UniqueFd reopen_std(int n, int mode) {
+    struct stat st {};
+    if (::fstat(n, &st) == 0 && S_ISREG(st.st_mode)) return UniqueFd(::fcntl(n, F_DUPFD_CLOEXEC, 3));
     UniqueFd fd(::open(fmt::format("/proc/self/fd/{}", n).c_str(), mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (fd) return fd;
     return UniqueFd(::fcntl(n, F_DUPFD_CLOEXEC, 3));

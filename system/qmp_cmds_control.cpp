@@ -42,9 +42,9 @@ Result<> qmp_quit(CommandContext& ctx) {
 }
 
 Result<StatusInfo> qmp_query_status(CommandContext& ctx) {
-    RunState state = ctx.vm().runstate().state();
+    nemu::RunState state = ctx.vm().runstate().state();
     StatusInfo info;
-    info.running = state == RunState::Running;
+    info.running = state == nemu::RunState::Running;
     info.singlestep = false;
     info.status = TRY(parse_RunState(runstate_name(state)));
     return info;
@@ -53,7 +53,7 @@ Result<StatusInfo> qmp_query_status(CommandContext& ctx) {
 Result<> qmp_stop(CommandContext& ctx) {
     Vm& vm = ctx.vm();
     // QEMU: stop during -S start-up keeps "prelaunch" but forgets the autostart.
-    if (vm.runstate().state() == RunState::Prelaunch) return {};
+    if (vm.runstate().state() == nemu::RunState::Prelaunch) return {};
     vm.stop_vm();
     return {};
 }

@@ -4,6 +4,7 @@
 // unless a property says otherwise. Buses, hotplug and reset land with the first devices.
 // Thread: main loop.
 
+#include "hw/core/irq.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
 
@@ -16,6 +17,9 @@ public:
     std::string m_id;   // the -device id= (empty for anonymous devices)
     bool m_hotpluggable = true;
     bool m_hotplugged = false;
+    // Named gpio-in/gpio-out lines (QEMU qdev GPIOs): interrupt wiring, and what qtest's
+    // irq_intercept_in/out attach to.
+    GpioList m_gpios;
 
 protected:
     virtual Result<> realize() { return {}; }

@@ -47,6 +47,8 @@ def gen_header(schema, types):
             out.append('enum class %s {' % t.cname)
             out += ['    %s,' % enumerator(v) for v, _ in t.members]
             out.append('};')
+            out.append('// Number of values; the enumerators are 0 .. k%sCount - 1.' % t.cname)
+            out.append('inline constexpr size_t k%sCount = %d;' % (t.cname, len(t.members)))
             out.append('std::string_view to_string(%s v);' % t.cname)
             out.append('Result<%s> parse_%s(std::string_view s);' % (t.cname, t.cname))
             out.append('Json to_json(%s v);' % t.cname)
