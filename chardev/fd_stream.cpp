@@ -142,6 +142,12 @@ void FdStream::update_watches() {
     }
 }
 
+// The owner usually destroys the stream, and with it m_cb, inside hangup: call a copy.
+void FdStream::call_hangup() {
+    auto hangup = m_cb.hangup;
+    hangup();
+}
+
 void FdStream::fail_later() {
     if (m_failed) return;
     m_failed = true;
@@ -151,7 +157,7 @@ void FdStream::fail_later() {
     m_in_watched = m_out_watched = false;
     std::weak_ptr<bool> alive = m_alive;
     m_loop.defer([this, alive] {
-        if (!alive.expired()) m_cb.hangup();
+        if (!alive.expired()) call_hangup();
     });
 }
 
@@ -189,7 +195,7 @@ void FdStream::on_in_events(uint32_t events) {
                 return;
             }
             m_failed = true;
-            m_cb.hangup();
+            call_hangup();
             return;
         }
     } else if (events & (EPOLLHUP | EPOLLERR)) {
@@ -200,7 +206,7 @@ void FdStream::on_in_events(uint32_t events) {
             return;
         }
         m_failed = true;
-        m_cb.hangup();
+        call_hangup();
         return;
     }
     update_watches();

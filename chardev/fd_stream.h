@@ -59,6 +59,7 @@ private:
     bool flush();
     void update_watches();
     void fail_later();
+    void call_hangup();
 
     EventLoop& m_loop;
     UniqueFd m_in;
