@@ -84,13 +84,22 @@ def program_name(binary):
 # JSON shapes
 
 
+OPTIONAL = "?optional"
+
+
 def shape(value):
-    """The shape of a JSON value: dict keys and JSON types, recursively; a list is described
-    by its first element (an empty list by the empty list)."""
+    """The shape of a JSON value: object members and JSON types, recursively. A list is
+    described by the merged shape of its elements (members absent from some elements are
+    listed under OPTIONAL; differing element types become "a|b"); an empty list by []."""
     if isinstance(value, dict):
         return {k: shape(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [shape(value[0])] if value else []
+        if not value:
+            return []
+        merged = shape(value[0])
+        for v in value[1:]:
+            merged = merge_shapes(merged, shape(v))
+        return [merged]
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -102,23 +111,51 @@ def shape(value):
     raise TypeError("not a JSON value: %r" % (value,))
 
 
+def merge_shapes(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = {}
+        opt = set(a.get(OPTIONAL, [])) | set(b.get(OPTIONAL, []))
+        keys = [k for k in a if k != OPTIONAL] + [k for k in b if k != OPTIONAL and k not in a]
+        for k in keys:
+            if k in a and k in b:
+                out[k] = merge_shapes(a[k], b[k])
+            else:
+                out[k] = a[k] if k in a else b[k]
+                opt.add(k)
+        if opt:
+            out[OPTIONAL] = sorted(opt)
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if not a or not b:
+            return a or b
+        return [merge_shapes(a[0], b[0])]
+    if a == b:
+        return a
+    return "|".join(sorted(set(_kind(a).split("|")) | set(_kind(b).split("|"))))
+
+
 def shape_diff(actual, expected, path="$"):
-    """Differences between two shapes as a list of strings (empty when equal). An empty list
-    matches any list: an empty reply says nothing about element shape."""
+    """Differences between two shapes as a list of strings (empty when equal). Members that
+    are optional in expected may be absent from actual; an empty list matches any list (an
+    empty reply says nothing about element shape)."""
     diffs = []
     if isinstance(expected, dict) and isinstance(actual, dict):
+        optional = set(expected.get(OPTIONAL, []))
         for k in expected:
-            if k not in actual:
+            if k != OPTIONAL and k not in actual and k not in optional:
                 diffs.append("%s.%s: missing" % (path, k))
         for k in actual:
-            if k not in expected:
+            if k != OPTIONAL and k not in expected:
                 diffs.append("%s.%s: unexpected" % (path, k))
         for k in expected:
-            if k in actual:
+            if k != OPTIONAL and k in actual:
                 diffs.extend(shape_diff(actual[k], expected[k], "%s.%s" % (path, k)))
     elif isinstance(expected, list) and isinstance(actual, list):
         if expected and actual:
             diffs.extend(shape_diff(actual[0], expected[0], path + "[0]"))
+    elif isinstance(expected, str) and "|" in expected:
+        if not set(_kind(actual).split("|")) <= set(expected.split("|")):
+            diffs.append("%s: %s, expected %s" % (path, _kind(actual), expected))
     elif expected != actual:
         diffs.append("%s: %s, expected %s" % (path, _kind(actual), _kind(expected)))
     return diffs

