@@ -272,7 +272,7 @@ def main():
     for a in args:
         if a == "--oracle":
             os.environ["NEMU_ORACLE_MODE"] = "1"
-        elif binary is None and not a.startswith("-") and "NEMU_BINARY_SET" not in os.environ:
+        elif binary is None and not a.startswith("-"):
             binary = a
         else:
             rest.append(a)
