@@ -47,8 +47,11 @@ protected:
 std::vector<qom::PropertyDef> backend_properties() {
     using qom::prop;
     using B = HostMemoryBackend;
+    qom::PropertyDef size = prop("size", &B::m_size, std::optional<uint64_t>(), "Size of the memory region (ex: 500M)", "int");
+    size.text_type = "size";
+    size.required = true;
     return {
-        prop("size", &B::m_size, std::optional<uint64_t>(), "Size of the memory region (ex: 500M)", "int"),
+        size,
         prop("merge", &B::m_merge, std::optional<bool>(true), "Mark memory as mergeable"),
         prop("dump", &B::m_dump, std::optional<bool>(true), "Set to 'off' to exclude from core dump"),
         prop("prealloc", &B::m_prealloc, std::optional<bool>(false), "Preallocate memory"),

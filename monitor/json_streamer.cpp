@@ -58,7 +58,8 @@ void JsonStreamer::put(uint8_t c) {
     case State::Start:
         if (is_space(c)) return;
         if (c == '}' || c == ']') {
-            error(fmt::format("JSON parse error, stray '{}'", static_cast<char>(c)));
+            // QEMU's parser sees a value-less message here.
+            error("JSON parse error, expecting value");
             return;
         }
         if (c == '{' || c == '[') {
@@ -112,10 +113,16 @@ void JsonStreamer::put(uint8_t c) {
         m_buf.push_back(static_cast<char>(c));
         return;
     case State::DqString:
+        if (c < 0x20) {
+            // A raw control character cannot be in a JSON string (RFC 8259 section 7); QEMU's
+            // lexer fails here and resynchronises, so a missing quote never stalls the stream.
+            error("JSON parse error, invalid character in string");
+            if (c == '\n' || c == '\r') m_state = State::Start;
+            return;
+        }
         m_buf.push_back(static_cast<char>(c));
         if (c == '\\') m_state = State::DqEscape;
         else if (c == '"') m_state = m_depth ? State::Value : State::Start;
-        else if (c == '\n' && m_depth == 0) error("JSON parse error, unterminated string");
         if (c == '"' && m_depth == 0) finish_scalar();
         return;
     case State::DqEscape:
@@ -123,6 +130,11 @@ void JsonStreamer::put(uint8_t c) {
         m_state = State::DqString;
         return;
     case State::SqString:
+        if (c < 0x20) {
+            error("JSON parse error, invalid character in string");
+            if (c == '\n' || c == '\r') m_state = State::Start;
+            return;
+        }
         // Rewrite QEMU's single-quoted string to a standard one: the closing quote becomes
         // '"' and a bare '"' inside must be escaped.
         if (c == '\\') {

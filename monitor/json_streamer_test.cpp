@@ -52,11 +52,20 @@ TEST(JsonStreamer, ErrorsThenRecovers) {
     c.feed("{\"a\":\"\xc3\x28\"}");
     c.feed(R"({"ok":1})");
     ASSERT_EQ(c.out.size(), 5u);
-    EXPECT_EQ(c.out[0], "ERR: JSON parse error, stray '}'");
+    EXPECT_EQ(c.out[0], "ERR: JSON parse error, expecting value");
     EXPECT_EQ(c.out[1], "ERR: JSON parse error, expecting value");
     EXPECT_EQ(c.out[2], "ERR: JSON parse error, expecting value");
     EXPECT_EQ(c.out[3], "ERR: JSON parse error, expecting value");
     EXPECT_EQ(c.out[4], R"({"ok":1})");
+}
+
+TEST(JsonStreamer, UnterminatedStringEndsAtNewline) {
+    Collector c;
+    c.feed("{\"execute\":\"query-st\n");
+    ASSERT_EQ(c.out.size(), 1u);
+    EXPECT_EQ(c.out[0], "ERR: JSON parse error, invalid character in string");
+    c.feed(R"({"ok":2})");
+    EXPECT_EQ(c.out.back(), R"({"ok":2})");
 }
 
 TEST(JsonStreamer, NestingLimit) {

@@ -45,11 +45,13 @@ Json dispatch_request(std::span<const qapi::CommandEntry> commands, const Json& 
     for (const auto& c : commands)
         if (c.name == name) cmd = &c;
 
-    if (rules.negotiating && name != "qmp_capabilities")
-        return error_reply("CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'", id);
-    if (!rules.negotiating && name == "qmp_capabilities")
-        return error_reply("CommandNotFound", "Capabilities negotiation is already complete, command ignored", id);
-    if (!cmd) return error_reply("CommandNotFound", fmt::format("The command {} has not been found", name), id);
+    // QEMU swaps command tables during negotiation: only qmp_capabilities exists then, and a
+    // miss is reported as the negotiation error (monitor/qmp.c monitor_qmp_dispatch).
+    if (!cmd || (rules.negotiating && name != "qmp_capabilities")) {
+        if (rules.negotiating)
+            return error_reply("CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'", id);
+        return error_reply("CommandNotFound", fmt::format("The command {} has not been found", name), id);
+    }
     if (oob && !cmd->allow_oob)
         return error_reply("GenericError", fmt::format("The command {} does not support OOB", name), id);
     if (rules.phase == DispatchPhase::Preconfig && !cmd->allow_preconfig)
@@ -57,6 +59,8 @@ Json dispatch_request(std::span<const qapi::CommandEntry> commands, const Json& 
                            fmt::format("The command '{}' is permitted only after machine initialization has completed",
                                        name),
                            id);
+    if (!rules.negotiating && name == "qmp_capabilities")
+        return error_reply("CommandNotFound", "Capabilities negotiation is already complete, command ignored", id);
 
     static const Json kNoArguments = Json::object();
     const Json& args = request.contains("arguments") ? request["arguments"] : kNoArguments;

@@ -44,20 +44,19 @@ TEST(QapiTypes, Enums) {
 }
 
 TEST(QapiTypes, FlatUnion) {
-    const char* text = R"({"qom-type":"memory-backend-file","id":"m0","size":1073741824,)"
-                       R"("mem-path":"/dev/hugepages","share":true,"host-nodes":[0,1]})";
+    const char* text = R"({"qom-type":"memory-backend-ram","id":"m0","size":1073741824,)"
+                       R"("share":true,"host-nodes":[0,1]})";
     auto o = from_json<ObjectOptions>(Json::parse(text));
     ASSERT_TRUE(o) << o.error().msg;
-    EXPECT_EQ(o->qom_type, ObjectType::MemoryBackendFile);
+    EXPECT_EQ(o->qom_type, ObjectType::MemoryBackendRam);
     EXPECT_EQ(o->id, "m0");
-    ASSERT_TRUE(o->memory_backend_file);
-    EXPECT_FALSE(o->memory_backend_ram);
-    EXPECT_EQ(o->memory_backend_file->size, 1073741824u);
-    EXPECT_EQ(o->memory_backend_file->mem_path, "/dev/hugepages");
-    EXPECT_EQ(o->memory_backend_file->host_nodes, (std::vector<uint16_t>{0, 1}));
-    EXPECT_EQ(to_json(*o), Json::parse(R"({"qom-type":"memory-backend-file","id":"m0",)"
-                                       R"("host-nodes":[0,1],"share":true,"size":1073741824,)"
-                                       R"("mem-path":"/dev/hugepages"})"));
+    ASSERT_TRUE(o->memory_backend_ram);
+    EXPECT_FALSE(o->iothread);
+    EXPECT_EQ(o->memory_backend_ram->size, 1073741824u);
+    EXPECT_EQ(o->memory_backend_ram->share, true);
+    EXPECT_EQ(o->memory_backend_ram->host_nodes, (std::vector<uint16_t>{0, 1}));
+    EXPECT_EQ(to_json(*o), Json::parse(R"({"qom-type":"memory-backend-ram","id":"m0",)"
+                                       R"("host-nodes":[0,1],"share":true,"size":1073741824})"));
     // A branch's members are only allowed with its tag value.
     EXPECT_EQ(decode_error<ObjectOptions>(R"({"qom-type":"iothread","id":"x","size":1})"),
               "Parameter 'size' is unexpected");

@@ -104,7 +104,7 @@ Result<> Object::set_property(std::string_view name, const Json& value) {
 Result<> Object::set_property_string(std::string_view name, std::string_view text) {
     const PropertyDef* p = find_property(name);
     if (!p) return fail("Property '{}.{}' not found", type_name(), name);
-    Json v = TRY(parse_property_string(p->type, name, text));
+    Json v = TRY(parse_property_string(p->text_type.empty() ? p->type : p->text_type, name, text));
     return set_property(name, v);
 }
 
@@ -185,7 +185,11 @@ void resolve_partial(Object& node, const std::string& suffix, Object*& found, in
 
 Object* resolve_path(Object& root, std::string_view path, bool* ambiguous) {
     if (ambiguous) *ambiguous = false;
-    if (path.empty()) return nullptr;
+    if (path.empty()) {
+        // The empty partial path matches every object (QEMU: "Path '' is ambiguous").
+        if (ambiguous) *ambiguous = true;
+        return nullptr;
+    }
     if (path[0] == '/') return resolve_absolute(root, path);
     Object* found = nullptr;
     int matches = 0;

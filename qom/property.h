@@ -24,10 +24,15 @@ class Object;
 struct PropertyDef {
     std::string name;
     std::string type;         // QEMU's type string: "bool", "str", "uint64", "size", "link<T>"...
+    // How command-line text converts (parse_property_string); empty: as `type`. QEMU shows
+    // memory-backend "size" as "int" but parses "64M" as a size.
+    std::string text_type;
     std::string description;  // shown by -device X,help and *-list-properties
     std::optional<Json> default_value;
     std::function<Result<Json>(const Object&)> get;         // null: write-only
     std::function<Result<>(Object&, const Json&)> set;      // null: read-only
+    // Must be given when the object is created (QAPI: a non-optional member).
+    bool required = false;
     // Settable only before the object is realized/completed (QEMU: most device props).
     bool set_before_realize_only = true;
 };

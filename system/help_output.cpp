@@ -41,7 +41,8 @@ std::string object_types_help(const qom::TypeRegistry& types) {
 
 namespace {
 
-std::string properties_help(const qom::TypeRegistry& types, std::string_view type) {
+// QEMU shows defaults for qdev (device) properties only.
+std::string properties_help(const qom::TypeRegistry& types, std::string_view type, bool with_defaults) {
     std::vector<const qom::PropertyDef*> props = types.class_properties(type);
     std::sort(props.begin(), props.end(), [](auto* a, auto* b) { return a->name < b->name; });
     std::string out = fmt::format("{} options:\n", type);
@@ -49,7 +50,7 @@ std::string properties_help(const qom::TypeRegistry& types, std::string_view typ
         if (p->name == "realized" || p->name == "hotplugged" || p->name == "hotpluggable") continue;
         std::string head = fmt::format("{}=<{}>", p->name, p->type);
         std::string line = fmt::format("  {:<22} - {}", head, p->description);
-        if (p->default_value) {
+        if (with_defaults && p->default_value) {
             const Json& d = *p->default_value;
             line += fmt::format(" (default: {})", d.is_string() ? d.get<std::string>() : d.dump());
         }
@@ -64,13 +65,13 @@ Result<std::string> object_properties_help(const qom::TypeRegistry& types, std::
     const qom::TypeInfo* t = types.find(type);
     if (!t || t->abstract || !types.is_a(type, qom::kTypeUserCreatable))
         return fail("Parameter 'qom-type' does not accept value '{}'", type);
-    return properties_help(types, type);
+    return properties_help(types, type, false);
 }
 
 Result<std::string> device_properties_help(const qom::TypeRegistry& types, std::string_view type) {
     const qom::TypeInfo* t = types.find(type);
     if (!t || t->abstract || !types.is_a(type, "device")) return fail("Device '{}' not found", type);
-    return properties_help(types, type);
+    return properties_help(types, type, true);
 }
 
 } // namespace nemu

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "hw/memory/mtree.h"
+#include "monitor/command_context.h"
+#include "qapi/qapi-commands.h"
 #include "nemu-config.h"
 #include "system/iothread.h"
 #include "system/vm.h"
@@ -19,12 +21,13 @@ struct HmpInfo {
     std::string (*run)(Vm&);
 };
 
-std::string info_version(Vm&) { return QEMU_COMPAT_VERSION " (nemu " NEMU_VERSION ")\n"; }
+// QEMU prints the version and the package string back to back.
+std::string info_version(Vm&) { return QEMU_COMPAT_VERSION "nemu " NEMU_VERSION "\n"; }
 
 std::string info_status(Vm& vm) {
     RunState s = vm.runstate().state();
     if (s == RunState::Running) return "VM status: running\n";
-    if (s == RunState::Paused || s == RunState::Prelaunch) return "VM status: paused\n";
+    if (s == RunState::Paused) return "VM status: paused\n";
     return fmt::format("VM status: paused ({})\n", runstate_name(s));
 }
 
@@ -92,12 +95,40 @@ constexpr HmpInfo kInfoCommands[] = {
     {"version", "show the version of QEMU", info_version},
 };
 
+// HMP commands that are their QMP twin without arguments (QEMU hmp-commands.hx).
+struct HmpSimple {
+    std::string_view names;   // "quit|q"
+    std::string_view help;
+    Result<> (*run)(CommandContext&);
+};
+
+constexpr HmpSimple kSimpleCommands[] = {
+    {"cont|c", "resume emulation", qapi::qmp_cont},
+    {"quit|q", "quit the emulator", qapi::qmp_quit},
+    {"stop|s", "stop emulation", qapi::qmp_stop},
+    {"system_powerdown", "send system power down event", qapi::qmp_system_powerdown},
+    {"system_reset", "reset the system", qapi::qmp_system_reset},
+};
+
+bool name_matches(std::string_view names, std::string_view word) {
+    while (!names.empty()) {
+        size_t bar = names.find('|');
+        if (names.substr(0, bar) == word) return true;
+        if (bar == std::string_view::npos) break;
+        names.remove_prefix(bar + 1);
+    }
+    return false;
+}
+
 std::string help_text(std::string_view topic) {
     std::string out;
     if (topic.empty()) {
+        out += "cont|c  -- resume emulation\n";
         out += "device_add driver[,prop=value][,...] -- add device, like -device on the command line\n";
         out += "help|? [cmd] -- show the help\n";
         out += "info [subcommand] -- show various information about the system state\n";
+        for (const auto& c : kSimpleCommands)
+            if (!name_matches(c.names, "c")) out += fmt::format("{}  -- {}\n", c.names, c.help);
     }
     if (topic.empty() || topic == "info")
         for (const auto& c : kInfoCommands) out += fmt::format("info {}  -- {}\n", c.name, c.help);
@@ -156,6 +187,12 @@ std::string run_hmp_command(Vm& vm, std::string_view command_line) {
         for (const auto& c : kInfoCommands)
             if (c.name == words[1]) return crlf(c.run(vm));
         return crlf(fmt::format("unknown command: 'info {}'\n", words[1]));
+    }
+    for (const auto& c : kSimpleCommands) {
+        if (!name_matches(c.names, cmd)) continue;
+        CommandContext ctx(vm, nullptr);
+        auto r = c.run(ctx);
+        return r ? std::string() : crlf("Error: " + r.error().msg + "\n");
     }
     if (cmd == "device_add") {
         if (words.size() > 1 && (words[1] == "help" || words[1] == "?")) return crlf(format_device_help(vm.types()));

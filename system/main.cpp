@@ -184,11 +184,6 @@ int run(int argc, char** argv) {
 
     Daemonizer daemon;
     if (cfg.daemonize) daemon = check(Daemonizer::fork_and_wait());
-    if (cfg.pidfile) {
-        auto pf = PidFile::create(*cfg.pidfile);
-        if (!pf) die("cannot create PID file: " + pf.error().msg);
-        rt.pidfile = std::move(*pf);
-    }
 
     rt.loop = check(EventLoop::create());
     rt.vm = std::make_unique<Vm>(rt.types, *rt.loop);
@@ -228,7 +223,11 @@ int run(int argc, char** argv) {
     cmdline::SmpMachineProps smp_props;
     smp_props.machine_name = mdata.name;
     smp_props.max_cpus = mdata.max_cpus;
-    if (auto smp = cmdline::parse_smp_options(cfg.smp_args, smp_props); !smp) die(smp.error().msg);
+    auto smp = cmdline::parse_smp_options(cfg.smp_args, smp_props);
+    if (!smp) die(smp.error().msg);
+    machine->m_smp = hw::SmpTopology{smp->cpus, smp->maxcpus, smp->sockets, smp->dies, smp->clusters, smp->cores, smp->threads};
+    machine->m_maxmem = mem->maxmem;
+    machine->m_memory_slots = mem->slots;
 
     check(create_chardevs(vm, cfg));
     check(create_monitors(vm, cfg));
@@ -249,6 +248,13 @@ int run(int argc, char** argv) {
         check(finish_machine(vm, cfg, *mem));
     }
 
+    // Written last, once nothing can fail any more, so a failed start leaves no pid file
+    // behind; the parent of -daemonize returns only after this.
+    if (cfg.pidfile) {
+        auto pf = PidFile::create(*cfg.pidfile);
+        if (!pf) die("cannot create PID file: " + pf.error().msg);
+        rt.pidfile = std::move(*pf);
+    }
     if (cfg.daemonize) check(daemon.ready());
     return rt.loop->run();
 }

@@ -34,7 +34,8 @@ Result<std::vector<ObjectPropertyInfo>> qmp_qom_list(CommandContext& ctx, const 
     qom::Object* obj = TRY(resolve(ctx.vm(), args.path));
     // Every QOM object has a read-only "type" property (QEMU object_class_init).
     std::vector<ObjectPropertyInfo> out{ObjectPropertyInfo{"type", "string", {}, {}}};
-    for (const qom::PropertyDef* p : obj->properties()) out.push_back(describe(*p, false));
+    // qom-list reports names and types only (QEMU qmp_qom_list).
+    for (const qom::PropertyDef* p : obj->properties()) out.push_back(ObjectPropertyInfo{p->name, p->type, {}, {}});
     return out;
 }
 
@@ -70,9 +71,10 @@ Result<std::vector<ObjectPropertyInfo>> qmp_qom_list_properties(CommandContext& 
     if (!t) return fail(ErrorClass::DeviceNotFound, "Class '{}' not found", args.typename_);
     if (!types.is_a(t->name, "object"))
         return fail("Parameter 'typename' expects an object type");  // QEMU: interfaces are not objects
-    std::vector<ObjectPropertyInfo> out;
-    for (const qom::PropertyDef* p : types.class_properties(t->name)) out.push_back(describe(*p, true));
-    out.push_back(ObjectPropertyInfo{"type", "string", {}, {}});
+    // Only qdev properties carry defaults in QEMU; plain objects report none.
+    bool is_device = types.is_a(t->name, "device");
+    std::vector<ObjectPropertyInfo> out{ObjectPropertyInfo{"type", "string", {}, {}}};
+    for (const qom::PropertyDef* p : types.class_properties(t->name)) out.push_back(describe(*p, is_device));
     return out;
 }
 

@@ -17,9 +17,7 @@ bool id_wellformed(std::string_view id) {
 
 Vm::Vm(const qom::TypeRegistry& types, EventLoop& loop)
     : m_types(types), m_loop(loop), m_root(std::move(types.create(qom::kTypeContainer)).value()) {
-    // QEMU creates these containers up front; qom-list / shows them in this order.
-    m_root->container("objects");
-    m_root->container("chardevs");
+    // /objects and /chardevs are created on first use, as QEMU's container_get() does.
 }
 
 Vm::~Vm() {
@@ -75,6 +73,8 @@ Result<qom::Object*> Vm::add_user_object(const Json& props, bool from_text) {
         if (from_text && value.is_string()) TRY(obj->set_property_string(key, value.get_ref<const std::string&>()));
         else TRY(obj->set_property(key, value));
     }
+    for (const qom::PropertyDef* p : obj->properties())
+        if (p->required && !props.contains(p->name)) return fail("Parameter '{}' is missing", p->name);
     // The name is needed by on_complete() (thread names, error messages), so the object joins
     // the tree first and leaves it again if completion fails.
     qom::Object* added = TRY(objects().add_child(id, std::move(obj)));

@@ -45,6 +45,36 @@ namespace {
 // QEMU's "none" board (hw/core/null-machine.c): no CPUs by default, RAM at 0 only if -m.
 class NoneMachine : public Machine {};
 
+// Read-only views of the configuration (QEMU's "smp" is settable before init; nemu takes it
+// from -smp only).
+qom::PropertyDef smp_property() {
+    qom::PropertyDef d;
+    d.name = "smp";
+    d.type = "SMPConfiguration";
+    d.description = "CPU topology";
+    d.get = [](const qom::Object& o) -> Result<Json> {
+        const SmpTopology& t = static_cast<const Machine&>(o).m_smp;
+        return Json{{"cpus", t.cpus},   {"maxcpus", t.maxcpus},   {"threads", t.threads}, {"cores", t.cores},
+                    {"dies", t.dies},   {"sockets", t.sockets},   {"clusters", t.clusters}};
+    };
+    return d;
+}
+
+qom::PropertyDef memory_property() {
+    qom::PropertyDef d;
+    d.name = "memory";
+    d.type = "MemorySizeConfiguration";
+    d.description = "Memory size configuration";
+    d.get = [](const qom::Object& o) -> Result<Json> {
+        const auto& m = static_cast<const Machine&>(o);
+        Json j{{"size", m.ram_size()}};
+        if (m.m_maxmem > m.ram_size()) j["max-size"] = m.m_maxmem;
+        if (m.m_memory_slots) j["slots"] = m.m_memory_slots;
+        return j;
+    };
+    return d;
+}
+
 std::vector<qom::PropertyDef> machine_properties() {
     using qom::prop;
     std::optional<std::string> none;
@@ -53,11 +83,14 @@ std::vector<qom::PropertyDef> machine_properties() {
         prop("initrd", &Machine::m_initrd, none, "Linux initial ramdisk file", "string"),
         prop("append", &Machine::m_append, none, "Linux kernel command line", "string"),
         prop("firmware", &Machine::m_firmware, none, "Firmware image", "string"),
-        prop("memory-backend", &Machine::m_memory_backend, none, "Set RAM backendValid value is ID of hostmem based backend", "string"),
+        prop("memory-backend", &Machine::m_memory_backend, none, "Set RAM backendValid value is ID of hostmem based backend",
+             "link<memory-backend>"),
         prop("dump-guest-core", &Machine::m_dump_guest_core, std::optional<bool>(true), "Include guest memory in a core dump"),
         prop("mem-merge", &Machine::m_mem_merge, std::optional<bool>(true), "Enable/disable memory merge support"),
         prop("graphics", &Machine::m_graphics, std::optional<bool>(true), "Set on/off to enable/disable graphics emulation"),
         prop("suppress-vmdesc", &Machine::m_suppress_vmdesc, std::optional<bool>(false), "Set on to disable self-describing migration"),
+        smp_property(),
+        memory_property(),
     };
 }
 
@@ -68,7 +101,7 @@ void register_machine_types(qom::TypeRegistry& registry) {
                                .properties = machine_properties()});
     register_machine(registry,
                      MachineClassData{.name = "none", .desc = "empty machine", .max_cpus = 1,
-                                      .default_cpu_type = "qemu64-x86_64-cpu"},
+                                      .default_ram_id = "ram"},
                      [] { return std::make_unique<NoneMachine>(); });
 }
 

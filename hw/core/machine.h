@@ -30,6 +30,11 @@ struct MachineClassData {
     std::optional<std::string> alias;
 };
 
+// The -smp topology (QAPI SMPConfiguration), as the machine's "smp" property reports it.
+struct SmpTopology {
+    unsigned cpus = 1, maxcpus = 1, sockets = 1, dies = 1, clusters = 1, cores = 1, threads = 1;
+};
+
 // What a board needs from the VM while it initialises.
 struct MachineConfig {
     uint64_t ram_size = 0;            // 0: the board's default
@@ -58,6 +63,8 @@ public:
     // Properties (QEMU's machine properties that apply to us).
     std::string m_kernel, m_initrd, m_append, m_firmware, m_memory_backend;
     bool m_dump_guest_core = true, m_mem_merge = true, m_graphics = true, m_suppress_vmdesc = false;
+    SmpTopology m_smp;
+    uint64_t m_maxmem = 0, m_memory_slots = 0;
 
 protected:
     uint64_t m_ram_size = 0;
