@@ -1,6 +1,10 @@
 #include "backends/host_memory_backend.h"
 
+#include "util/strconv.h"
+
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,7 +16,9 @@ Result<> HostMemoryBackend::on_complete() {
     if (m_size == 0) return fail("can't create backend with size 0");
     if (m_policy != "default" && m_policy != "preferred" && m_policy != "bind" && m_policy != "interleave")
         return fail("Parameter 'policy' does not accept value '{}'", m_policy);
+    if (!m_prealloc_context.empty()) return fail("prealloc-context: thread-context objects are not supported yet");
     m_mapping = TRY(allocate());
+    TRY(apply_policy());
     if (!m_merge) ::madvise(m_mapping.data(), m_mapping.size(), MADV_UNMERGEABLE);
     if (!m_dump) ::madvise(m_mapping.data(), m_mapping.size(), MADV_DONTDUMP);
     if (m_prealloc) {
@@ -24,6 +30,27 @@ Result<> HostMemoryBackend::on_complete() {
                 reinterpret_cast<volatile uint8_t*>(m_mapping.data())[off] = 0;
         }
     }
+    return {};
+}
+
+// NUMA placement through mbind(2) (QEMU backends/hostmem.c host_memory_backend_memory_complete).
+Result<> HostMemoryBackend::apply_policy() {
+    // MPOL_* values from <linux/mempolicy.h>.
+    constexpr int kMpolDefault = 0, kMpolPreferred = 1, kMpolBind = 2, kMpolInterleave = 3;
+    constexpr unsigned kMaxNodes = 1024;
+    int mode = m_policy == "preferred" ? kMpolPreferred : m_policy == "bind" ? kMpolBind
+             : m_policy == "interleave" ? kMpolInterleave : kMpolDefault;
+    if (m_host_nodes.empty()) {
+        if (mode != kMpolDefault) return fail("host-nodes must be set for policy {}", m_policy);
+        return {};
+    }
+    unsigned long mask[kMaxNodes / (8 * sizeof(unsigned long))] = {};
+    for (uint16_t node : m_host_nodes) {
+        if (node >= kMaxNodes) return fail("host-nodes: node {} is out of range (max {})", node, kMaxNodes - 1);
+        mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
+    }
+    if (::syscall(SYS_mbind, m_mapping.data(), m_mapping.size(), mode, mask, kMaxNodes + 1, 0) != 0)
+        return fail_errno("cannot bind memory to host NUMA nodes", errno);
     return {};
 }
 
@@ -44,6 +71,43 @@ protected:
     }
 };
 
+// host-nodes: a list of NUMA node numbers; QEMU shows its type as "int". From the command
+// line it is "N" or "N-M" (QEMU's string input visitor ranges).
+qom::PropertyDef host_nodes_property() {
+    qom::PropertyDef d;
+    d.name = "host-nodes";
+    d.type = "int";
+    d.description = "Binds memory to the list of NUMA host nodes";
+    d.text_type = "str";
+    d.get = [](const qom::Object& o) -> Result<Json> { return Json(static_cast<const HostMemoryBackend&>(o).m_host_nodes); };
+    d.set = [](qom::Object& o, const Json& v) -> Result<> {
+        std::vector<uint16_t> nodes;
+        auto add = [&](uint64_t n) -> Result<> {
+            if (n > UINT16_MAX) return fail("Parameter 'host-nodes' expects uint16");
+            nodes.push_back(static_cast<uint16_t>(n));
+            return {};
+        };
+        if (v.is_string()) {
+            const std::string& text = v.get_ref<const std::string&>();
+            size_t dash = text.find('-');
+            auto lo = parse_uint64(text.substr(0, dash));
+            auto hi = dash == std::string::npos ? lo : parse_uint64(text.substr(dash + 1));
+            if (!lo || !hi || *hi < *lo || *hi - *lo > 1024) return fail("Parameter 'host-nodes' expects an int64 value or range");
+            for (uint64_t n = *lo; n <= *hi; n++) TRY(add(n));
+        } else if (v.is_array()) {
+            for (const auto& e : v) {
+                if (!e.is_number_unsigned()) return fail("Invalid parameter type for 'host-nodes', expected: integer");
+                TRY(add(e.get<uint64_t>()));
+            }
+        } else {
+            return fail("Invalid parameter type for 'host-nodes', expected: array");
+        }
+        static_cast<HostMemoryBackend&>(o).m_host_nodes = std::move(nodes);
+        return {};
+    };
+    return d;
+}
+
 std::vector<qom::PropertyDef> backend_properties() {
     using qom::prop;
     using B = HostMemoryBackend;
@@ -60,6 +124,10 @@ std::vector<qom::PropertyDef> backend_properties() {
         prop("share", &B::m_share, std::optional<bool>(false), "Mark the memory as private to QEMU or shared"),
         prop("reserve", &B::m_reserve, std::optional<bool>(true), "Reserve swap space (or huge pages) if applicable"),
         prop("policy", &B::m_policy, std::optional<std::string>("default"), "Set the NUMA policy", "HostMemPolicy"),
+        host_nodes_property(),
+        prop("prealloc-context", &B::m_prealloc_context, std::optional<std::string>(),
+             "Context to use for creating CPU threads for preallocation", "link<thread-context>"),
+        prop("x-use-canonical-path-for-ramblock-id", &B::m_canonical_ramblock_id, std::optional<bool>(true)),
     };
 }
 

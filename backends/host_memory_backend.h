@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hw/memory/mapping.h"
 #include "qom/object.h"
@@ -31,11 +32,15 @@ public:
     bool m_merge = true, m_dump = true, m_prealloc = false, m_share = false, m_reserve = true;
     uint32_t m_prealloc_threads = 1;
     std::string m_policy = "default";
+    std::vector<uint16_t> m_host_nodes;
+    std::string m_prealloc_context;
+    bool m_canonical_ramblock_id = true;
 
 protected:
     virtual Result<memory::Mapping> allocate() = 0;
 
 private:
+    Result<> apply_policy();
     memory::Mapping m_mapping;
     bool m_used = false;
 };

@@ -43,17 +43,22 @@ namespace {
 
 // QEMU shows defaults for qdev (device) properties only.
 std::string properties_help(const qom::TypeRegistry& types, std::string_view type, bool with_defaults) {
-    std::vector<const qom::PropertyDef*> props = types.class_properties(type);
-    std::sort(props.begin(), props.end(), [](auto* a, auto* b) { return a->name < b->name; });
-    std::string out = fmt::format("{} options:\n", type);
-    for (const qom::PropertyDef* p : props) {
+    // QEMU sorts the "name=<type>" heads and omits " - " when there is no description.
+    std::vector<std::pair<std::string, const qom::PropertyDef*>> rows;
+    for (const qom::PropertyDef* p : types.class_properties(type)) {
         if (p->name == "realized" || p->name == "hotplugged" || p->name == "hotpluggable") continue;
-        std::string head = fmt::format("{}=<{}>", p->name, p->type);
-        std::string line = fmt::format("  {:<22} - {}", head, p->description);
+        rows.emplace_back(fmt::format("{}=<{}>", p->name, p->type), p);
+    }
+    std::sort(rows.begin(), rows.end());
+    std::string out = fmt::format("{} options:\n", type);
+    for (const auto& [head, p] : rows) {
+        std::string line = "  " + head;
+        std::string tail = p->description;
         if (with_defaults && p->default_value) {
             const Json& d = *p->default_value;
-            line += fmt::format(" (default: {})", d.is_string() ? d.get<std::string>() : d.dump());
+            tail += fmt::format(" (default: {})", d.is_string() ? d.get<std::string>() : d.dump());
         }
+        if (!tail.empty()) line = fmt::format("  {:<22} - {}", head, tail);
         out += line + "\n";
     }
     return out;

@@ -130,7 +130,7 @@ std::string help_text(std::string_view topic) {
         for (const auto& c : kSimpleCommands)
             if (!name_matches(c.names, "c")) out += fmt::format("{}  -- {}\n", c.names, c.help);
     }
-    if (topic.empty() || topic == "info")
+    if (topic == "info")
         for (const auto& c : kInfoCommands) out += fmt::format("info {}  -- {}\n", c.name, c.help);
     return out;
 }

@@ -18,6 +18,8 @@ IoThread::~IoThread() {
 Result<> IoThread::on_complete() {
     if (m_poll_max_ns < 0 || m_poll_grow < 0 || m_poll_shrink < 0)
         return fail("poll-max-ns, poll-grow and poll-shrink must not be negative");
+    if (m_thread_pool_min < 0 || m_thread_pool_max < 1 || m_thread_pool_min > m_thread_pool_max)
+        return fail("Parameter 'thread-pool-min' expects a value between 0 and thread-pool-max");
     m_loop = TRY(EventLoop::create());
     std::promise<pid_t> started;
     auto tid = started.get_future();
@@ -43,7 +45,9 @@ void register_iothread_type(qom::TypeRegistry& registry) {
         .properties = {prop("poll-max-ns", &IoThread::m_poll_max_ns, std::optional<int64_t>(32768), {}, "int"),
                        prop("poll-grow", &IoThread::m_poll_grow, zero, {}, "int"),
                        prop("poll-shrink", &IoThread::m_poll_shrink, zero, {}, "int"),
-                       prop("aio-max-batch", &IoThread::m_aio_max_batch, zero, {}, "int")},
+                       prop("aio-max-batch", &IoThread::m_aio_max_batch, zero, {}, "int"),
+                       prop("thread-pool-min", &IoThread::m_thread_pool_min, zero, {}, "int"),
+                       prop("thread-pool-max", &IoThread::m_thread_pool_max, std::optional<int64_t>(64), {}, "int")},
         .create = [] { return std::make_unique<IoThread>(); }});
 }
 

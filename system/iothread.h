@@ -23,6 +23,8 @@ public:
     EventLoop* loop() const { return m_loop.get(); }
 
     int64_t m_poll_max_ns = 32768, m_poll_grow = 0, m_poll_shrink = 0, m_aio_max_batch = 0;
+    // QEMU's event-loop-base thread pool bounds; kept for the block layer's worker pool.
+    int64_t m_thread_pool_min = 0, m_thread_pool_max = 64;
 
 private:
     std::unique_ptr<EventLoop> m_loop;

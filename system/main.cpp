@@ -26,17 +26,6 @@ namespace {
 
 constexpr const char* kProg = "nemu-system-x86_64";
 
-[[noreturn]] void die(std::string_view msg) {
-    std::fprintf(stderr, "%s: %.*s\n", kProg, static_cast<int>(msg.size()), msg.data());
-    std::fflush(stderr);
-    std::exit(1);
-}
-
-template <class T> T check(Result<T> r) {
-    if (!r) die(r.error().msg);
-    if constexpr (!std::is_void_v<T>) return std::move(r).value();
-}
-
 struct Runtime {
     std::unique_ptr<EventLoop> loop;
     qom::TypeRegistry types;
@@ -170,33 +159,39 @@ Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOpt
     return {};
 }
 
-int run(int argc, char** argv) {
-    auto options = cmdline::parse_argv(argc, argv);
-    if (!options) die(options.error().msg);
-
-    Runtime rt;
+// Everything that can fail returns its error here, so that the Runtime's destructors run
+// (pid file removed, server sockets unlinked) before main() exits 1.
+Result<int> start(Runtime& rt, int argc, char** argv) {
+    auto options = TRY(cmdline::parse_argv(argc, argv));
     register_all_types(rt.types);
-    StartupConfig cfg = check(gather_config(*options, rt.types));
+    StartupConfig cfg = TRY(gather_config(options, rt.types));
     if (cfg.print_and_exit) {
         std::fputs(cfg.print_and_exit->c_str(), stdout);
         return 0;
     }
 
     Daemonizer daemon;
-    if (cfg.daemonize) daemon = check(Daemonizer::fork_and_wait());
+    if (cfg.daemonize) daemon = TRY(Daemonizer::fork_and_wait());
+    // Locked before anything else is created (QEMU's order): a second instance with the same
+    // pid file fails before it touches sockets. A failed start removes it again.
+    if (cfg.pidfile) {
+        auto pf = PidFile::create(*cfg.pidfile);
+        if (!pf) return fail("cannot create PID file: {}", pf.error().msg);
+        rt.pidfile = std::move(*pf);
+    }
 
-    rt.loop = check(EventLoop::create());
+    rt.loop = TRY(EventLoop::create());
     rt.vm = std::make_unique<Vm>(rt.types, *rt.loop);
     Vm& vm = *rt.vm;
     Vm* vmp = &vm;
-    rt.signals = check(TerminationSignals::create(*rt.loop, [vmp](int signo, pid_t pid) {
+    rt.signals = TRY(TerminationSignals::create(*rt.loop, [vmp](int signo, pid_t pid) {
         if (pid) std::fprintf(stderr, "%s: terminating on signal %d from pid %d (%s)\n", kProg, signo, pid, process_name(pid).c_str());
         else std::fprintf(stderr, "%s: terminating on signal %d\n", kProg, signo);
         vmp->request_shutdown("host-signal", false);
     }));
 
     if (cfg.name) {
-        auto kv = check(cmdline::parse_opts(*cfg.name, "guest"));
+        auto kv = TRY(cmdline::parse_opts(*cfg.name, "guest"));
         vm.m_name = kv.get("guest");
     }
     if (cfg.uuid) {
@@ -204,59 +199,60 @@ int run(int argc, char** argv) {
         bool ok = cfg.uuid->size() == kShape.size();
         for (size_t i = 0; ok && i < kShape.size(); i++)
             ok = kShape[i] == '-' ? (*cfg.uuid)[i] == '-' : std::isxdigit(static_cast<unsigned char>((*cfg.uuid)[i]));
-        if (!ok) die("Fail to parse UUID string. Wrong format.");
+        if (!ok) return fail("Fail to parse UUID string. Wrong format.");
         vm.m_uuid = *cfg.uuid;
         for (char& ch : vm.m_uuid) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
     vm.m_no_shutdown = cfg.no_shutdown;
     vm.m_no_reboot = cfg.no_reboot;
-    check(parse_globals(vm, cfg));
+    TRY(parse_globals(vm, cfg));
 
-    hw::Machine* machine = check(vm.create_machine(cfg.machine));
+    hw::Machine* machine = TRY(vm.create_machine(cfg.machine));
     for (const auto& [k, v] : cfg.machine_props)
-        if (auto r = machine->set_property_string(k, v); !r) die("Property '" + std::string(machine->type_name()) + "." + k + "' not found");
+        if (auto r = machine->set_property_string(k, v); !r) return fail("-machine: {}", r.error().msg);
     const auto& mdata = machine->class_data();
-    vm.m_accel = check(choose_accel(cfg, /*machine_runs_guest_code=*/mdata.name != "none"));
+    vm.m_accel = TRY(choose_accel(cfg, /*machine_runs_guest_code=*/mdata.name != "none"));
 
-    auto mem = cmdline::parse_memory_options(cfg.m_args, mdata.default_ram_size);
-    if (!mem) die(mem.error().msg);
+    auto mem = TRY(cmdline::parse_memory_options(cfg.m_args, mdata.default_ram_size));
     cmdline::SmpMachineProps smp_props;
     smp_props.machine_name = mdata.name;
     smp_props.max_cpus = mdata.max_cpus;
-    auto smp = cmdline::parse_smp_options(cfg.smp_args, smp_props);
-    if (!smp) die(smp.error().msg);
-    machine->m_smp = hw::SmpTopology{smp->cpus, smp->maxcpus, smp->sockets, smp->dies, smp->clusters, smp->cores, smp->threads};
-    machine->m_maxmem = mem->maxmem;
-    machine->m_memory_slots = mem->slots;
+    auto smp = TRY(cmdline::parse_smp_options(cfg.smp_args, smp_props));
+    machine->m_smp = hw::SmpTopology{smp.cpus, smp.maxcpus, smp.sockets, smp.dies, smp.clusters, smp.cores, smp.threads};
+    machine->m_maxmem = mem.maxmem;
+    machine->m_memory_slots = mem.slots;
 
-    check(create_chardevs(vm, cfg));
-    check(create_monitors(vm, cfg));
+    TRY(create_chardevs(vm, cfg));
+    TRY(create_monitors(vm, cfg));
     if (cfg.qtest_spec) {
-        if (vm.m_accel != "qtest") die("-qtest needs -accel qtest");
-        auto chr = check(chardev_from_legacy(vm, *cfg.qtest_spec, "qtest"));
-        if (!chr) die("-qtest " + *cfg.qtest_spec + ": a qtest chardev is required");
+        if (vm.m_accel != "qtest") return fail("-qtest needs -accel qtest");
+        auto chr = TRY(chardev_from_legacy(vm, *cfg.qtest_spec, "qtest"));
+        if (!chr) return fail("-qtest {}: a qtest chardev is required", *cfg.qtest_spec);
         auto frontend = std::make_unique<QtestFrontend>(vm, *chr);
-        if (cfg.qtest_log) check(frontend->set_log_file(*cfg.qtest_log));
+        if (cfg.qtest_log) TRY(frontend->set_log_file(*cfg.qtest_log));
         rt.qtest.push_back(std::move(frontend));
         vm.clock().set(0);
     }
-    check(create_objects(vm, cfg));
+    TRY(create_objects(vm, cfg));
 
     if (cfg.preconfig) {
-        vm.set_preconfig_continuation([&vm, cfg, mem = *mem] { return finish_machine(vm, cfg, mem); });
+        vm.set_preconfig_continuation([&vm, cfg, mem] { return finish_machine(vm, cfg, mem); });
     } else {
-        check(finish_machine(vm, cfg, *mem));
+        TRY(finish_machine(vm, cfg, mem));
     }
 
-    // Written last, once nothing can fail any more, so a failed start leaves no pid file
-    // behind; the parent of -daemonize returns only after this.
-    if (cfg.pidfile) {
-        auto pf = PidFile::create(*cfg.pidfile);
-        if (!pf) die("cannot create PID file: " + pf.error().msg);
-        rt.pidfile = std::move(*pf);
-    }
-    if (cfg.daemonize) check(daemon.ready());
+    if (cfg.daemonize) TRY(daemon.ready());
     return rt.loop->run();
+}
+
+int run(int argc, char** argv) {
+    Runtime rt;
+    auto status = start(rt, argc, argv);
+    if (!status) {
+        std::fprintf(stderr, "%s: %s\n", kProg, status.error().msg.c_str());
+        return 1;
+    }
+    return *status;
 }
 
 } // namespace

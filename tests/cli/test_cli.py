@@ -106,7 +106,11 @@ class CliTest(unittest.TestCase):
             count += 1
             if name in otheir:
                 self.assertEqual(line, otheir[name])
-        self.assertGreater(count, 0)
+        if count == 0:
+            # nemu before its first device model (machine "none" only): nothing to list, and
+            # nothing else may be printed either.
+            self.assertEqual(out, "")
+            return
         # groups are separated by one empty line, the output ends with a newline
         self.assertNotIn("\n\n\n", out)
         self.assertTrue(out.endswith("\n"))
