@@ -1,6 +1,6 @@
 #include "backends/host_memory_backend.h"
 
-#include "util/strconv.h"
+#include "util/size_parse.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -90,10 +90,12 @@ qom::PropertyDef host_nodes_property() {
         if (v.is_string()) {
             const std::string& text = v.get_ref<const std::string&>();
             size_t dash = text.find('-');
-            auto lo = parse_uint64(text.substr(0, dash));
-            auto hi = dash == std::string::npos ? lo : parse_uint64(text.substr(dash + 1));
-            if (!lo || !hi || *hi < *lo || *hi - *lo > 1024) return fail("Parameter 'host-nodes' expects an int64 value or range");
-            for (uint64_t n = *lo; n <= *hi; n++) TRY(add(n));
+            uint64_t lo = 0, hi = 0;
+            bool ok = cmdline::strtou64(text.substr(0, dash), 10, lo) == cmdline::SizeError::None;
+            hi = lo;
+            if (ok && dash != std::string::npos) ok = cmdline::strtou64(text.substr(dash + 1), 10, hi) == cmdline::SizeError::None;
+            if (!ok || hi < lo || hi - lo > 1024) return fail("Parameter 'host-nodes' expects an int64 value or range");
+            for (uint64_t n = lo; n <= hi; n++) TRY(add(n));
         } else if (v.is_array()) {
             for (const auto& e : v) {
                 if (!e.is_number_unsigned()) return fail("Invalid parameter type for 'host-nodes', expected: integer");

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "util/strconv.h"
+#include "util/size_parse.h"
 
 namespace nemu::chardev {
 
@@ -77,16 +77,14 @@ Result<ChardevOptions> chardev_options_from_keyvals(std::string_view backend, co
         } else if (key == "tls-creds") {
             o.tls_creds = value;
         } else if (key == "reconnect") {
-            auto n = parse_uint64(value);
-            if (!n) return fail("Parameter '{}' expects a number", key);
-            o.reconnect = *n;
+            if (value.starts_with('-') || cmdline::strtou64(value, 0, o.reconnect) != cmdline::SizeError::None)
+                return fail("Parameter '{}' expects a number", key);
             have_reconnect = true;
         } else if (key == "append") {
             o.append = TRY(parse_bool(key, value));
         } else if (key == "size") {
-            auto n = parse_size(value);
-            if (!n) return fail("Parameter '{}' expects a non-negative number below 2^64", key);
-            o.size = *n;
+            if (cmdline::strtosz(value, 'B', o.size) != cmdline::SizeError::None)
+                return fail("Parameter '{}' expects a non-negative number below 2^64", key);
         } else if (key == "signal") {
             o.signal = TRY(parse_bool(key, value));
         } else if (key == "mux") {
@@ -115,9 +113,10 @@ Result<ChardevOptions> chardev_options_from_keyvals(std::string_view backend, co
         return fail("Unable to parse FD number {}", fd_text);
     }
     if (have_fd) {
-        auto n = parse_int64(fd_text);
-        if (!n || *n < 0 || *n > 0x7fffffff) return fail("Unable to parse FD number {}", fd_text);
-        o.fd = static_cast<int>(*n);
+        int64_t n = -1;
+        if (cmdline::strtoi64(fd_text, 0, n) != cmdline::SizeError::None || n < 0 || n > 0x7fffffff)
+            return fail("Unable to parse FD number {}", fd_text);
+        o.fd = static_cast<int>(n);
     }
     if (have_wait && !o.server) return fail("'wait' option is incompatible with socket in client connect mode");
     if (have_reconnect && o.server)

@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "util/strconv.h"
+#include "util/size_parse.h"
 
 namespace nemu::qom {
 
@@ -65,21 +65,24 @@ Result<Json> parse_property_string(std::string_view type, std::string_view name,
         return fail("Parameter '{}' expects 'on' or 'off'", name);
     }
     if (type == "size") {
-        auto v = parse_size(text);
-        if (!v) return fail("Parameter '{}' expects a non-negative number below 2^64", name);
-        return Json(*v);
+        uint64_t v = 0;
+        if (cmdline::strtosz(text, 'B', v) != cmdline::SizeError::None)
+            return fail("Parameter '{}' expects a non-negative number below 2^64", name);
+        return Json(v);
     }
     if (const IntRange* r = int_range(type)) {
         if (r->is_signed) {
-            auto v = parse_int64(text);
-            if (!v) return fail("Parameter '{}' expects integer", name);
-            Json j(*v);
+            int64_t v = 0;
+            if (cmdline::strtoi64(text, 0, v) != cmdline::SizeError::None)
+                return fail("Parameter '{}' expects integer", name);
+            Json j(v);
             TRY(check_property_value(type, name, j));
             return j;
         }
-        auto v = parse_uint64(text);
-        if (!v) return fail("Parameter '{}' expects integer", name);
-        Json j(*v);
+        uint64_t v = 0;
+        if (text.starts_with('-') || cmdline::strtou64(text, 0, v) != cmdline::SizeError::None)
+            return fail("Parameter '{}' expects integer", name);
+        Json j(v);
         TRY(check_property_value(type, name, j));
         return j;
     }

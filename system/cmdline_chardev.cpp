@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <array>
 
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 namespace nemu::cmdline {
 

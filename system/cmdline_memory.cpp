@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "system/keyval.h"
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 namespace nemu::cmdline {
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 namespace nemu::cmdline {
 

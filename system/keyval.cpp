@@ -5,7 +5,7 @@
 #include <cctype>
 #include <map>
 
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 namespace nemu::cmdline {
 

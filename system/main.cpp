@@ -13,7 +13,7 @@
 #include "system/cmdline_smp.h"
 #include "system/hmp.h"
 #include "system/keyval.h"
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 #include "system/legacy_chardev.h"
 #include "system/os_process.h"
 #include "system/qtest_frontend.h"

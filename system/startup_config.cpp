@@ -4,7 +4,7 @@
 #include "system/help_output.h"
 #include "system/hmp.h"
 #include "system/keyval.h"
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 namespace nemu {
 

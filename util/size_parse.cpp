@@ -1,5 +1,5 @@
 // QEMU 7.2 number and size grammar. See size_parse.h for the messages and their sources.
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 #include <cerrno>
 #include <cmath>

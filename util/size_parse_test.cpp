@@ -1,5 +1,5 @@
 // Sizes and scalars; expectations from QEMU 7.2 "-m <x>" runs (qemu_strtosz).
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 #include <gtest/gtest.h>
 
