@@ -4,6 +4,9 @@
 // "nemu-system-x86_64: <location>: <message>" and exits 1.
 
 #include <cstdio>
+#include <sys/mman.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "accel/accel_types.h"
@@ -14,7 +17,6 @@
 #include "system/hmp.h"
 #include "system/keyval.h"
 #include "util/size_parse.h"
-#include "system/legacy_chardev.h"
 #include "system/os_process.h"
 #include "system/qtest_frontend.h"
 #include "system/register_types.h"
@@ -35,49 +37,43 @@ struct Runtime {
     PidFile pidfile;
 };
 
-Result<chardev::Chardev*> chardev_from_legacy(Vm& vm, const std::string& spec, const std::string& id) {
-    LegacyChardev legacy = TRY(parse_legacy_chardev(spec));
-    if (!legacy.existing_id.empty()) {
-        chardev::Chardev* chr = vm.find_chardev(legacy.existing_id);
-        if (!chr) return fail("chardev '{}' not found", legacy.existing_id);
+// A chardev from a parsed -chardev/-serial/-qmp/-qtest spec. "none" yields no chardev;
+// "chardev:ID" an existing one; otherwise a new one named by the spec's id or `default_id`.
+Result<chardev::Chardev*> chardev_from_spec(Vm& vm, const cmdline::ChardevSpec& spec, const std::string& default_id) {
+    if (spec.none) return static_cast<chardev::Chardev*>(nullptr);
+    if (spec.chardev_ref) {
+        chardev::Chardev* chr = vm.find_chardev(*spec.chardev_ref);
+        if (!chr) return fail("chardev '{}' not found", *spec.chardev_ref);
         return chr;
     }
-    if (!legacy.options) return static_cast<chardev::Chardev*>(nullptr);
-    return vm.add_chardev(id, *legacy.options);
+    chardev::KeyVals kv;
+    for (const auto& item : spec.options.items)
+        if (item.key != "id" && item.key != "backend") kv.emplace_back(item.key, item.value);
+    auto opts = TRY(chardev::chardev_options_from_keyvals(spec.backend, kv));
+    return vm.add_chardev(spec.id.value_or(default_id), opts);
+}
+
+Result<chardev::Chardev*> located_chardev(Vm& vm, const StartupConfig::Chr& c, const std::string& default_id) {
+    auto chr = chardev_from_spec(vm, c.spec, default_id);
+    if (!chr) return fail("{}: {}", c.where, chr.error().msg);
+    return chr;
 }
 
 Result<> create_chardevs(Vm& vm, const StartupConfig& c) {
-    for (const auto& text : c.chardevs) {
-        auto kv = TRY(cmdline::parse_opts(text, "backend"));
-        auto id = kv.get("id");
-        if (!id) return fail("-chardev {}: chardev: no id specified", text);
-        auto backend = kv.get("backend").value_or("");
-        chardev::KeyVals rest;
-        for (const auto& item : kv.items)
-            if (item.key != "id" && item.key != "backend") rest.emplace_back(item.key, item.value);
-        auto opts = chardev::chardev_options_from_keyvals(backend, rest);
-        if (!opts) return fail("-chardev {}: {}", text, opts.error().msg);
-        if (auto r = vm.add_chardev(*id, *opts); !r) return fail("-chardev {}: {}", text, r.error().msg);
-    }
+    for (const auto& chr : c.chardevs) TRY(located_chardev(vm, chr, ""));
     int n = 0;
-    for (const auto& spec : c.serial_specs) {
-        auto r = chardev_from_legacy(vm, spec, "serial" + std::to_string(n++));
-        if (!r) return fail("-serial {}: {}", spec, r.error().msg);
-    }
+    for (const auto& chr : c.serials) TRY(located_chardev(vm, chr, "serial" + std::to_string(n++)));
     return {};
 }
 
 Result<> create_monitors(Vm& vm, const StartupConfig& c) {
     int n = 0;
-    auto add_qmp = [&](const std::string& spec, bool pretty) -> Result<> {
-        chardev::Chardev* chr = TRY(chardev_from_legacy(vm, spec, "compat_monitor" + std::to_string(n++)));
-        if (chr) TRY(vm.add_qmp_monitor(*chr, pretty));
-        return {};
-    };
-    for (const auto& spec : c.qmp_specs)
-        if (auto r = add_qmp(spec, false); !r) return fail("-qmp {}: {}", spec, r.error().msg);
-    for (const auto& spec : c.qmp_pretty_specs)
-        if (auto r = add_qmp(spec, true); !r) return fail("-qmp-pretty {}: {}", spec, r.error().msg);
+    for (const auto* list : {&c.qmps, &c.qmp_prettys}) {
+        for (const auto& spec : *list) {
+            chardev::Chardev* chr = TRY(located_chardev(vm, spec, "compat_monitor" + std::to_string(n++)));
+            if (chr) TRY(vm.add_qmp_monitor(*chr, list == &c.qmp_prettys));
+        }
+    }
     for (const auto& spec : c.monitor_specs)
         if (spec != "none") return fail("-monitor {}: the human monitor on a chardev is not supported yet; use -qmp", spec);
     for (const auto& text : c.mon_specs) {
@@ -112,30 +108,9 @@ Result<> create_objects(Vm& vm, const StartupConfig& c) {
     return {};
 }
 
-Result<> parse_globals(Vm& vm, const StartupConfig& c) {
-    for (const auto& text : c.globals) {
-        GlobalProperty g;
-        size_t dot = text.find('.'), eq = text.find('=');
-        if (text.find("driver=") == 0 || text.find(",property=") != std::string::npos) {
-            auto kv = TRY(cmdline::parse_opts(text, ""));
-            g.driver = kv.get("driver").value_or("");
-            g.property = kv.get("property").value_or("");
-            g.value = kv.get("value").value_or("");
-        } else if (dot != std::string::npos && eq != std::string::npos && dot < eq) {
-            g.driver = text.substr(0, dot);
-            g.property = text.substr(dot + 1, eq - dot - 1);
-            g.value = text.substr(eq + 1);
-        } else {
-            return fail("-global {}: Invalid format", text);
-        }
-        vm.m_globals.push_back(std::move(g));
-    }
-    return {};
-}
-
 Result<std::string> choose_accel(const StartupConfig& c, bool machine_runs_guest_code) {
     std::vector<std::string> wanted = c.accels;
-    if (c.qtest_spec && wanted.empty()) wanted = {"qtest"};
+    if (c.qtest && wanted.empty()) wanted = {"qtest"};
     if (wanted.empty()) wanted = {"kvm"};
     for (const auto& a : wanted) {
         if (a != "kvm" && a != "qtest") continue;  // tcg and friends do not exist in nemu
@@ -190,22 +165,15 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
         vmp->request_shutdown("host-signal", false);
     }));
 
-    if (cfg.name) {
-        auto kv = TRY(cmdline::parse_opts(*cfg.name, "guest"));
-        vm.m_name = kv.get("guest");
-    }
-    if (cfg.uuid) {
-        static constexpr std::string_view kShape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-        bool ok = cfg.uuid->size() == kShape.size();
-        for (size_t i = 0; ok && i < kShape.size(); i++)
-            ok = kShape[i] == '-' ? (*cfg.uuid)[i] == '-' : std::isxdigit(static_cast<unsigned char>((*cfg.uuid)[i]));
-        if (!ok) return fail("Fail to parse UUID string. Wrong format.");
-        vm.m_uuid = *cfg.uuid;
-        for (char& ch : vm.m_uuid) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
+    if (cfg.name && !cfg.name->empty()) vm.m_name = *cfg.name;
+    if (cfg.uuid) vm.m_uuid = *cfg.uuid;
     vm.m_no_shutdown = cfg.no_shutdown;
     vm.m_no_reboot = cfg.no_reboot;
-    TRY(parse_globals(vm, cfg));
+    for (const auto& g : cfg.globals) vm.m_globals.push_back(GlobalProperty{g.driver, g.property, g.value});
+    // -overcommit mem-lock=on: keep every page of the VMM and the guest resident (QEMU
+    // os_mlock), so guest memory is never swapped out under the guest.
+    if (cfg.mem_lock && ::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+        return fail_errno("locking memory failed", errno);
 
     hw::Machine* machine = TRY(vm.create_machine(cfg.machine));
     for (const auto& [k, v] : cfg.machine_props)
@@ -224,10 +192,10 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
 
     TRY(create_chardevs(vm, cfg));
     TRY(create_monitors(vm, cfg));
-    if (cfg.qtest_spec) {
+    if (cfg.qtest) {
         if (vm.m_accel != "qtest") return fail("-qtest needs -accel qtest");
-        auto chr = TRY(chardev_from_legacy(vm, *cfg.qtest_spec, "qtest"));
-        if (!chr) return fail("-qtest {}: a qtest chardev is required", *cfg.qtest_spec);
+        auto chr = TRY(located_chardev(vm, *cfg.qtest, "qtest"));
+        if (!chr) return fail("{}: a qtest chardev is required", cfg.qtest->where);
         auto frontend = std::make_unique<QtestFrontend>(vm, *chr);
         if (cfg.qtest_log) TRY(frontend->set_log_file(*cfg.qtest_log));
         rt.qtest.push_back(std::move(frontend));

@@ -12,9 +12,20 @@ namespace {
 
 using cmdline::ParsedOption;
 
-Result<> located(const ParsedOption& o, Result<> r) {
+template <class T> Result<T> located(const ParsedOption& o, Result<T> r) {
     if (!r) return fail("{}", cmdline::option_error(o, r.error().msg));
-    return {};
+    return r;
+}
+
+std::string where(const ParsedOption& o) { return o.spelling + " " + o.arg; }
+
+std::string format_uuid(const std::array<uint8_t, 16>& b) {
+    std::string out;
+    for (size_t i = 0; i < b.size(); i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+        out += fmt::format("{:02x}", b[i]);
+    }
+    return out;
 }
 
 std::vector<std::string> split(std::string_view s, char sep) {
@@ -101,17 +112,18 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "smp") c.smp_args.push_back(arg);
         else if (name == "object") c.objects.push_back(arg);
         else if (name == "device") c.devices.push_back(arg);
-        else if (name == "chardev") c.chardevs.push_back(arg);
-        else if (name == "qmp") c.qmp_specs.push_back(arg);
-        else if (name == "qmp-pretty") c.qmp_pretty_specs.push_back(arg);
+        else if (name == "chardev") c.chardevs.push_back({TRY(located(o, cmdline::parse_chardev(arg))), where(o)});
+        else if (name == "serial") c.serials.push_back({TRY(located(o, cmdline::parse_chardev_compat(arg))), where(o)});
+        else if (name == "qmp") c.qmps.push_back({TRY(located(o, cmdline::parse_chardev_compat(arg))), where(o)});
+        else if (name == "qmp-pretty")
+            c.qmp_prettys.push_back({TRY(located(o, cmdline::parse_chardev_compat(arg))), where(o)});
+        else if (name == "qtest") c.qtest = StartupConfig::Chr{TRY(located(o, cmdline::parse_chardev_compat(arg))), where(o)};
         else if (name == "mon") c.mon_specs.push_back(arg);
         else if (name == "monitor") c.monitor_specs.push_back(arg);
-        else if (name == "serial") c.serial_specs.push_back(arg);
-        else if (name == "global") c.globals.push_back(arg);
-        else if (name == "qtest") c.qtest_spec = arg;
+        else if (name == "global") c.globals.push_back(TRY(located(o, cmdline::parse_global(arg))));
         else if (name == "qtest-log") c.qtest_log = arg;
-        else if (name == "name") c.name = arg;
-        else if (name == "uuid") c.uuid = arg;
+        else if (name == "name") c.name = TRY(located(o, cmdline::parse_name(arg))).guest;
+        else if (name == "uuid") c.uuid = format_uuid(TRY(located(o, cmdline::parse_uuid(arg))));
         else if (name == "pidfile") c.pidfile = arg;
         else if (name == "S") c.start_paused = true;
         else if (name == "daemonize") c.daemonize = true;
@@ -119,11 +131,17 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "no-shutdown") c.no_shutdown = true;
         else if (name == "no-reboot") c.no_reboot = true;
         else if (name == "enable-kvm") c.accels = {"kvm"};
+        else if (name == "msg") TRY(located(o, cmdline::parse_msg(arg)));
+        else if (name == "rtc") TRY(located(o, cmdline::parse_rtc(arg)));
+        else if (name == "boot") TRY(located(o, cmdline::parse_boot(arg)));
+        else if (name == "display") TRY(located(o, cmdline::parse_display(arg)));
+        else if (name == "vga") TRY(located(o, cmdline::parse_vga(arg)));
+        else if (name == "trace") TRY(located(o, cmdline::parse_trace(arg)));
+        else if (name == "overcommit") c.mem_lock = TRY(located(o, cmdline::parse_overcommit(arg))).mem_lock;
         else if (name == "sandbox") {
-            auto kv = TRY(cmdline::parse_opts(arg, "enable"));
-            auto on = TRY(cmdline::parse_bool(kv.get("enable").value_or("off"), "enable"));
             // seccomp lands with its own work; refusing beats pretending to be confined.
-            if (on) return fail("{}", cmdline::option_error(o, "seccomp sandboxing is not supported yet"));
+            if (TRY(located(o, cmdline::parse_sandbox(arg))).enable)
+                return fail("{}", cmdline::option_error(o, "seccomp sandboxing is not supported yet"));
         }
     }
     return c;

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "system/cmdline.h"
+#include "system/cmdline_chardev.h"
+#include "system/cmdline_misc.h"
 #include "util/result.h"
 
 namespace nemu::qom {
@@ -25,13 +27,19 @@ struct StartupConfig {
     std::vector<std::string> m_args, smp_args;
     std::vector<std::string> objects;      // raw -object texts
     std::vector<std::string> devices;
-    std::vector<std::string> chardevs;
-    std::vector<std::string> qmp_specs, qmp_pretty_specs;
+    // Chardev specs with the option text they came from (for error locations).
+    struct Chr {
+        cmdline::ChardevSpec spec;
+        std::string where;   // "-qmp unix:/x,server=on"
+    };
+    std::vector<Chr> chardevs, serials, qmps, qmp_prettys;
     std::vector<std::string> mon_specs;
-    std::vector<std::string> monitor_specs, serial_specs;
-    std::vector<std::string> globals;
-    std::optional<std::string> qtest_spec, qtest_log;
+    std::vector<std::string> monitor_specs;
+    std::vector<cmdline::GlobalProp> globals;
+    std::optional<Chr> qtest;
+    std::optional<std::string> qtest_log;
     std::optional<std::string> name, uuid, pidfile;
+    bool mem_lock = false;
     bool start_paused = false, daemonize = false, preconfig = false;
     bool no_shutdown = false, no_reboot = false;
 };
