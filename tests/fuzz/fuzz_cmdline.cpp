@@ -11,7 +11,7 @@
 #include "system/cmdline_misc.h"
 #include "system/cmdline_smp.h"
 #include "system/keyval.h"
-#include "system/size_parse.h"
+#include "util/size_parse.h"
 
 using namespace nemu::cmdline;
 
