@@ -170,6 +170,31 @@ void FdStream::on_out_events(uint32_t events) {
     update_watches();
 }
 
+ssize_t FdStream::read_input(uint8_t* buf, size_t len) {
+    if (!m_fd_passing) return ::read(m_in.get(), buf, len);
+    iovec iov{buf, len};
+    // Room for a few descriptors; extra ones are truncated by the kernel (MSG_CTRUNC) and
+    // closed there, never leaked into nemu.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(m_in.get(), &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            m_received_fd.reset(fd);
+        }
+    }
+    return n;
+}
+
 void FdStream::on_in_events(uint32_t events) {
     if (m_failed) return;
     if ((events & EPOLLOUT) && !m_out) {
@@ -181,7 +206,7 @@ void FdStream::on_in_events(uint32_t events) {
     size_t room = (!m_eof && m_cb.can_receive) ? m_cb.can_receive() : 0;
     if (room > 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         uint8_t buf[kReadChunk];
-        ssize_t n = ::read(m_in.get(), buf, std::min(room, sizeof buf));
+        ssize_t n = read_input(buf, std::min(room, sizeof buf));
         if (n > 0) {
             std::weak_ptr<bool> alive = m_alive;
             m_cb.receive(std::span<const uint8_t>(buf, static_cast<size_t>(n)));

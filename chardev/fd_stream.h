@@ -48,6 +48,10 @@ public:
     void update_input();
     size_t pending_output() const { return m_out_buf.size() - m_out_head; }
     int in_fd() const { return m_in.get(); }
+    // Unix sockets: accept file descriptors sent with SCM_RIGHTS alongside the bytes
+    // (QMP getfd). Only the most recent one is kept, as QEMU does; older ones are closed.
+    void enable_fd_passing() { m_fd_passing = true; }
+    UniqueFd take_received_fd() { return std::move(m_received_fd); }
     int out_fd() const { return m_out ? m_out.get() : m_in.get(); }
 
 private:
@@ -59,11 +63,14 @@ private:
     bool flush();
     void update_watches();
     void fail_later();
+    ssize_t read_input(uint8_t* buf, size_t len);
     void call_hangup();
 
     EventLoop& m_loop;
     UniqueFd m_in;
     UniqueFd m_out;  // invalid when sharing m_in
+    bool m_fd_passing = false;
+    UniqueFd m_received_fd;
     Callbacks m_cb;
     std::vector<uint8_t> m_out_buf;  // unsent output from m_out_head on
     size_t m_out_head = 0;

@@ -118,6 +118,8 @@ Result<> set_nonblock_cloexec(int fd) {
 
 class SocketChardev final : public Chardev {
 public:
+    UniqueFd take_received_fd() override { return m_stream ? m_stream->take_received_fd() : UniqueFd(); }
+
     ~SocketChardev() override {
         m_stream.reset();
         watch_listener(false);
@@ -295,7 +297,12 @@ private:
         cb.can_receive = [this] { return frontend_can_receive(); };
         cb.receive = [this](std::span<const uint8_t> d) { deliver(d); };
         cb.hangup = [this] { on_hangup(); };
+        sockaddr_storage peer_ss{};
+        socklen_t peer_len = sizeof peer_ss;
+        bool is_unix = ::getsockname(conn.get(), reinterpret_cast<sockaddr*>(&peer_ss), &peer_len) == 0 &&
+                       peer_ss.ss_family == AF_UNIX;
         m_stream = TRY(FdStream::create(loop(), std::move(conn), UniqueFd(), std::move(cb)));
+        if (is_unix) m_stream->enable_fd_passing();
         set_connected(true);
         return {};
     }
