@@ -57,7 +57,8 @@ std::string info_qtree(Vm&) {
 
 std::string info_mtree(Vm& vm) {
     if (!vm.machine()) return "";
-    const memory::AddressSpace* spaces[] = {&vm.machine()->address_space_io(), &vm.machine()->address_space_memory()};
+    // QEMU lists address spaces in creation order: memory, then I/O.
+    const memory::AddressSpace* spaces[] = {&vm.machine()->address_space_memory(), &vm.machine()->address_space_io()};
     return memory::format_mtree(spaces);
 }
 

@@ -72,9 +72,9 @@ constexpr OptionDef kOptions[] = {
      "                size: initial amount of guest memory\n"
      "                slots: number of hotplug slots (default: none)\n"
      "                maxmem: maximum amount of guest memory (default: none)\n"},
-    {"mem-path", true, Support::Supported, true, OptionGroup::Standard,
+    {"mem-path", true, Support::Later, true, OptionGroup::Standard,
      "-mem-path FILE  provide backing storage for guest RAM\n"},
-    {"mem-prealloc", false, Support::Supported, true, OptionGroup::Standard,
+    {"mem-prealloc", false, Support::Later, true, OptionGroup::Standard,
      "-mem-prealloc   preallocate guest memory (use with -mem-path)\n"},
     {"k", true, Support::Supported, true, OptionGroup::Standard,
      "-k language     use keyboard layout (for example 'fr' for French)\n"},
@@ -103,7 +103,7 @@ constexpr OptionDef kOptions[] = {
     {"hdc", true, Support::Unsupported, true, OptionGroup::Block},
     {"hdd", true, Support::Unsupported, true, OptionGroup::Standard},
     {"cdrom", true, Support::Unsupported, true, OptionGroup::Block},
-    {"blockdev", true, Support::Supported, true, OptionGroup::Block,
+    {"blockdev", true, Support::Later, true, OptionGroup::Block,
      "-blockdev [driver=]driver[,node-name=N][,discard=ignore|unmap]\n"},
     {"drive", true, Support::Later, true, OptionGroup::Block},
     {"mtdblock", true, Support::Unsupported, true, OptionGroup::Block},
@@ -144,7 +144,7 @@ constexpr OptionDef kOptions[] = {
      "-no-hpet        disable HPET\n"},
     {"acpitable", true, Support::Later, true, OptionGroup::Display},
     {"smbios", true, Support::Later, true, OptionGroup::Display},
-    {"netdev", true, Support::Supported, true, OptionGroup::Network,
+    {"netdev", true, Support::Later, true, OptionGroup::Network,
      "-netdev user,id=str[,ipv4=on|off][,net=addr[/mask]][,host=addr]\n"
      "-netdev tap,id=str[,fd=h][,fds=x:y:...:z][,ifname=name][,script=file][,downscript=dfile]\n"
      "-netdev bridge,id=str[,br=bridge][,helper=helper]\n"
@@ -213,11 +213,11 @@ constexpr OptionDef kOptions[] = {
     {"tpmdev", true, Support::Later, true, OptionGroup::Tpm},
     {"bios", true, Support::Later, true, OptionGroup::Boot},
     {"pflash", true, Support::Later, true, OptionGroup::Boot},
-    {"kernel", true, Support::Supported, true, OptionGroup::Boot,
+    {"kernel", true, Support::Later, true, OptionGroup::Boot,
      "-kernel bzImage use 'bzImage' as kernel image\n"},
-    {"append", true, Support::Supported, true, OptionGroup::Boot,
+    {"append", true, Support::Later, true, OptionGroup::Boot,
      "-append cmdline use 'cmdline' as kernel command line\n"},
-    {"initrd", true, Support::Supported, true, OptionGroup::Boot,
+    {"initrd", true, Support::Later, true, OptionGroup::Boot,
      "-initrd file    use 'file' as initial ram disk\n"},
     {"dtb", true, Support::Unsupported, true, OptionGroup::Boot},
     {"compat", true, Support::Later, true, OptionGroup::Debug},
@@ -247,9 +247,9 @@ constexpr OptionDef kOptions[] = {
      "                cpu-pm=on|off controls cpu power management (default: off)\n"},
     {"gdb", true, Support::Later, true, OptionGroup::Debug},
     {"s", false, Support::Later, true, OptionGroup::Debug},
-    {"d", true, Support::Supported, true, OptionGroup::Debug,
+    {"d", true, Support::Later, true, OptionGroup::Debug,
      "-d item1,...    enable logging of specified items (use '-d help' for a list of log items)\n"},
-    {"D", true, Support::Supported, true, OptionGroup::Debug,
+    {"D", true, Support::Later, true, OptionGroup::Debug,
      "-D logfile      output log to logfile (default stderr)\n"},
     {"dfilter", true, Support::Unsupported, true, OptionGroup::Debug},
     {"seed", true, Support::Later, true, OptionGroup::Debug},
@@ -264,7 +264,7 @@ constexpr OptionDef kOptions[] = {
      "-no-reboot      exit instead of rebooting\n"},
     {"no-shutdown", false, Support::Supported, true, OptionGroup::Debug,
      "-no-shutdown    stop before shutdown\n"},
-    {"action", true, Support::Supported, true, OptionGroup::Debug,
+    {"action", true, Support::Later, true, OptionGroup::Debug,
      "-action reboot=reset|shutdown\n"
      "                   action when guest reboots [default=reset]\n"
      "-action shutdown=poweroff|pause\n"
@@ -283,7 +283,7 @@ constexpr OptionDef kOptions[] = {
     {"icount", true, Support::Unsupported, true, OptionGroup::Debug},
     {"watchdog-action", true, Support::Later, true, OptionGroup::Debug},
     {"echr", true, Support::Later, true, OptionGroup::Debug},
-    {"incoming", true, Support::Supported, true, OptionGroup::Debug,
+    {"incoming", true, Support::Later, true, OptionGroup::Debug,
      "-incoming tcp:[host]:port[,to=maxport][,ipv4=on|off][,ipv6=on|off]\n"
      "-incoming rdma:host:port[,ipv4=on|off][,ipv6=on|off]\n"
      "-incoming unix:socketpath\n"
@@ -310,7 +310,7 @@ constexpr OptionDef kOptions[] = {
     {"no-user-config", false, Support::Supported, true, OptionGroup::Debug,
      "-no-user-config\n"
      "                do not load default user-provided config files at startup\n"},
-    {"trace", true, Support::Supported, true, OptionGroup::Debug,
+    {"trace", true, Support::Later, true, OptionGroup::Debug,
      "-trace [[enable=]<pattern>][,events=<file>][,file=<file>]\n"
      "                specify tracing options\n"},
     {"plugin", true, Support::Unsupported, true, OptionGroup::Debug},
