@@ -2,6 +2,8 @@
 // qapi/run-state.json, qapi/misc.json). Handlers take generated argument structs and return
 // generated types: no JSON is built by hand here.
 
+#include <algorithm>
+
 #include "monitor/command_context.h"
 #include "monitor/qmp_monitor.h"
 #include "nemu-config.h"
@@ -99,16 +101,55 @@ Result<> qmp_closefd(CommandContext& ctx, const ClosefdArg& args) {
     return {};
 }
 
-Result<AddfdInfo> qmp_add_fd(CommandContext&, const AddFdArg&) {
-    return fail("add-fd: file descriptor sets are not supported yet");
+Result<AddfdInfo> qmp_add_fd(CommandContext& ctx, const AddFdArg& args) {
+    UniqueFd fd = ctx.monitor() ? ctx.monitor()->chardev().take_received_fd() : UniqueFd();
+    if (!fd) return fail("No file descriptor supplied via SCM_RIGHTS");
+    auto& sets = ctx.vm().m_fdsets;
+    int64_t id = 0;
+    if (args.fdset_id) {
+        id = *args.fdset_id;
+        if (id < 0) return fail("Parameter 'fdset-id' expects a non-negative value");
+    } else {
+        // The lowest id no set uses (QEMU monitor_fdset_add_fd).
+        auto used = [&](int64_t v) { return std::any_of(sets.begin(), sets.end(), [&](const FdSet& s) { return s.id == v; }); };
+        while (used(id)) id++;
+    }
+    auto it = std::find_if(sets.begin(), sets.end(), [&](const FdSet& s) { return s.id == id; });
+    if (it == sets.end()) it = sets.insert(sets.begin(), FdSet{id, {}});
+    int raw = fd.get();
+    it->fds.push_back(FdSetEntry{std::move(fd), args.opaque});
+    return AddfdInfo{id, raw};
 }
 
-Result<> qmp_remove_fd(CommandContext&, const RemoveFdArg& args) {
+Result<> qmp_remove_fd(CommandContext& ctx, const RemoveFdArg& args) {
+    auto& sets = ctx.vm().m_fdsets;
+    auto it = std::find_if(sets.begin(), sets.end(), [&](const FdSet& s) { return s.id == args.fdset_id; });
+    if (it != sets.end()) {
+        if (!args.fd) {
+            sets.erase(it);
+            return {};
+        }
+        auto& fds = it->fds;
+        auto e = std::find_if(fds.begin(), fds.end(), [&](const FdSetEntry& f) { return f.fd.get() == *args.fd; });
+        if (e != fds.end()) {
+            fds.erase(e);
+            if (fds.empty()) sets.erase(it);
+            return {};
+        }
+    }
     if (args.fd) return fail("File descriptor named 'fdset-id:{}, fd:{}' not found", args.fdset_id, *args.fd);
     return fail("File descriptor named 'fdset-id:{}' not found", args.fdset_id);
 }
 
-Result<std::vector<FdsetInfo>> qmp_query_fdsets(CommandContext&) { return std::vector<FdsetInfo>{}; }
+Result<std::vector<FdsetInfo>> qmp_query_fdsets(CommandContext& ctx) {
+    std::vector<FdsetInfo> out;
+    for (const FdSet& s : ctx.vm().m_fdsets) {
+        FdsetInfo info{s.id, {}};
+        for (const FdSetEntry& e : s.fds) info.fds.push_back(FdsetFdInfo{e.fd.get(), e.opaque});
+        out.push_back(std::move(info));
+    }
+    return out;
+}
 
 Result<std::vector<YankInstance>> qmp_query_yank(CommandContext&) { return std::vector<YankInstance>{}; }
 

@@ -27,6 +27,17 @@ struct GlobalProperty {
     std::string driver, property, value;
 };
 
+// add-fd's file descriptor sets (QEMU monitor/fds.c): descriptors passed over a monitor and
+// later opened by name "/dev/fdset/N" (block and net backends will use them).
+struct FdSetEntry {
+    UniqueFd fd;
+    std::optional<std::string> opaque;
+};
+struct FdSet {
+    int64_t id;
+    std::vector<FdSetEntry> fds;
+};
+
 class Vm final : public monitor::MonitorHost {
 public:
     Vm(const qom::TypeRegistry& types, EventLoop& loop);
@@ -50,6 +61,7 @@ public:
     bool m_no_shutdown = false;
     bool m_no_reboot = false;
     std::vector<GlobalProperty> m_globals;
+    std::vector<FdSet> m_fdsets;   // newest first, as query-fdsets lists them
 
     // -machine TYPE: create /machine (not yet initialised).
     Result<hw::Machine*> create_machine(std::string_view name);

@@ -1,7 +1,9 @@
 """getfd/closefd: file descriptors passed over the QMP unix socket with SCM_RIGHTS (libvirt
 and Kata hand tap and disk fds over this way). Replies are compared with the oracle's."""
 
+import json
 import os
+import re
 import socket
 import unittest
 
@@ -17,7 +19,43 @@ def getfd(qmp, name, fd):
     return qmp.read_reply()
 
 
+def send_with_fd(qmp, obj, fd):
+    msg = (json.dumps(obj) + "\n").encode()
+    if fd is None:
+        qmp.sock.sendall(msg)
+    else:
+        socket.send_fds(qmp.sock, [msg], [fd])
+    return qmp.read_reply()
+
+
+def without_fd_numbers(reply):
+    """fd numbers are the VMM's own and differ between processes."""
+    text = json.dumps(reply, sort_keys=True)
+    return re.sub(r'"fd": \d+', '"fd": N', text)
+
+
 class FdPassingTest(QMPTestCase):
+    def fdset_sequence(self, proc):
+        q = proc.qmp
+        r, w = os.pipe()
+        try:
+            out = [send_with_fd(q, {"execute": "add-fd", "arguments": {"opaque": "hello"}}, r),
+                   send_with_fd(q, {"execute": "add-fd", "arguments": {"fdset-id": 0}}, w),
+                   send_with_fd(q, {"execute": "add-fd", "arguments": {"fdset-id": 5}}, w),
+                   send_with_fd(q, {"execute": "add-fd"}, None),
+                   q.cmd("query-fdsets"),
+                   q.cmd("remove-fd", **{"fdset-id": 0}),
+                   q.cmd("remove-fd", **{"fdset-id": 0}),
+                   q.cmd("remove-fd", **{"fdset-id": 5, "fd": 99999}),
+                   q.cmd("query-fdsets")]
+        finally:
+            os.close(r)
+            os.close(w)
+        return [without_fd_numbers(x) for x in out]
+
+    def test_fdsets_match_oracle(self):
+        self.assertEqual(self.fdset_sequence(self.start()), self.fdset_sequence(self.start_oracle()))
+
     def sequence(self, proc):
         r, w = os.pipe()
         try:
