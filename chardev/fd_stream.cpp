@@ -195,6 +195,19 @@ ssize_t FdStream::read_input(uint8_t* buf, size_t len) {
     return n;
 }
 
+// The input side is gone: a backend that keeps writing after input EOF (stdio) is told so,
+// everything else hangs up.
+void FdStream::input_ended() {
+    if (m_cb.input_eof) {
+        m_eof = true;
+        update_watches();
+        m_cb.input_eof();
+        return;
+    }
+    m_failed = true;
+    call_hangup();
+}
+
 void FdStream::on_in_events(uint32_t events) {
     if (m_failed) return;
     if ((events & EPOLLOUT) && !m_out) {
@@ -213,25 +226,11 @@ void FdStream::on_in_events(uint32_t events) {
             if (alive.expired()) return;
         } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             // EOF, or EIO from a pty master whose slave closed.
-            if (m_cb.input_eof) {
-                m_eof = true;
-                update_watches();
-                m_cb.input_eof();
-                return;
-            }
-            m_failed = true;
-            call_hangup();
+            input_ended();
             return;
         }
     } else if (events & (EPOLLHUP | EPOLLERR)) {
-        if (m_cb.input_eof) {
-            m_eof = true;
-            update_watches();
-            m_cb.input_eof();
-            return;
-        }
-        m_failed = true;
-        call_hangup();
+        input_ended();
         return;
     }
     update_watches();

@@ -64,6 +64,7 @@ private:
     void update_watches();
     void fail_later();
     ssize_t read_input(uint8_t* buf, size_t len);
+    void input_ended();
     void call_hangup();
 
     EventLoop& m_loop;

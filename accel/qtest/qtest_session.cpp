@@ -1,4 +1,5 @@
 #include "accel/qtest/qtest_session.h"
+#include "util/little_endian.h"
 
 #include <algorithm>
 #include <cstring>
@@ -17,15 +18,6 @@ std::string clip(std::string_view s) {
     return s.size() <= kMax ? std::string(s) : std::string(s.substr(0, kMax)) + "...";
 }
 
-uint64_t load_le(const uint8_t* p, unsigned n) {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) v |= uint64_t(p[i]) << (8 * i);
-    return v;
-}
-
-void store_le(uint8_t* p, uint64_t v, unsigned n) {
-    for (unsigned i = 0; i < n; i++) p[i] = uint8_t(v >> (8 * i));
-}
 
 // Argument parsing for one command; on failure `error` holds the FAIL line to send.
 struct Args {

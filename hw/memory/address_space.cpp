@@ -1,4 +1,5 @@
 #include "hw/memory/address_space.h"
+#include "util/little_endian.h"
 
 #include <algorithm>
 #include <cstring>
@@ -56,14 +57,6 @@ unsigned pow2floor(uint64_t v) {
 
 uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * size)) - 1; }
 
-uint64_t load_le(const uint8_t* p, unsigned n) {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) v |= uint64_t(p[i]) << (8 * i);
-    return v;
-}
-void store_le(uint8_t* p, uint64_t v, unsigned n) {
-    for (unsigned i = 0; i < n; i++) p[i] = uint8_t(v >> (8 * i));
-}
 
 // QEMU access_with_adjusted_size(): widen to min_size or split into max_size pieces,
 // little-endian.
