@@ -47,7 +47,7 @@ void QmpMonitor::handle(Result<Json> message) {
 }
 
 void QmpMonitor::send(const Json& j) {
-    std::string text = m_pretty ? j.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) : dump_json(j);
+    std::string text = dump_json_qmp(j, m_pretty);
     text += "\r\n";
     // A failed write means the peer is gone; the chardev reports Closed on its own.
     (void)m_chr.write({reinterpret_cast<const uint8_t*>(text.data()), text.size()});

@@ -20,4 +20,10 @@ Result<Json> parse_json(std::string_view text);
 // Serialise compactly, replacing invalid UTF-8 instead of throwing.
 std::string dump_json(const Json& j);
 
+// Serialise as QEMU's JSON writer does (qobject/json-writer.c), so QMP transcripts read the
+// same byte for byte: ", " and ": " separators, every character outside printable ASCII as
+// \uXXXX (uppercase hex, surrogate pairs above U+FFFF), invalid UTF-8 as \uFFFD.
+// `pretty` indents by four spaces per level (-qmp-pretty).
+std::string dump_json_qmp(const Json& j, bool pretty = false);
+
 } // namespace nemu
