@@ -196,9 +196,7 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
         if (vm.m_accel != "qtest") return fail("-qtest needs -accel qtest");
         auto chr = TRY(located_chardev(vm, *cfg.qtest, "qtest"));
         if (!chr) return fail("{}: a qtest chardev is required", cfg.qtest->where);
-        auto frontend = std::make_unique<QtestFrontend>(vm, *chr);
-        if (cfg.qtest_log) TRY(frontend->set_log_file(*cfg.qtest_log));
-        rt.qtest.push_back(std::move(frontend));
+        rt.qtest.push_back(TRY(QtestFrontend::create(vm, *chr, cfg.qtest_log)));
         vm.clock().set(0);
     }
     TRY(create_objects(vm, cfg));

@@ -10,8 +10,15 @@ namespace nemu {
 QtestFrontend::QtestFrontend(Vm& vm, chardev::Chardev& chr)
     : m_vm(vm), m_chr(chr), m_session(*this, [this](std::string_view bytes) {
           (void)m_chr.write({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
-      }) {
-    (void)m_chr.attach(*this);
+      }) {}
+
+Result<std::unique_ptr<QtestFrontend>> QtestFrontend::create(Vm& vm, chardev::Chardev& chr,
+                                                             const std::optional<std::string>& log_path) {
+    auto frontend = std::unique_ptr<QtestFrontend>(new QtestFrontend(vm, chr));
+    // The log exists before the chardev reports Opened, so the "[I ...] OPENED" line is in it.
+    TRY(frontend->set_log_file(log_path));
+    TRY(chr.attach(*frontend));
+    return frontend;
 }
 
 QtestFrontend::~QtestFrontend() {
@@ -19,13 +26,13 @@ QtestFrontend::~QtestFrontend() {
     if (m_log && m_log != stderr) std::fclose(m_log);
 }
 
-Result<> QtestFrontend::set_log_file(const std::string& path) {
-    if (path.empty() || path == "none") return {};
-    if (path == "/dev/fd/2" || path == "/dev/stderr") {
+Result<> QtestFrontend::set_log_file(const std::optional<std::string>& path) {
+    if (path && *path == "none") return {};
+    if (!path || *path == "/dev/fd/2" || *path == "/dev/stderr") {
         m_log = stderr;
     } else {
-        m_log = std::fopen(path.c_str(), "a");
-        if (!m_log) return fail_errno(fmt::format("Failed to open qtest log '{}'", path), errno);
+        m_log = std::fopen(path->c_str(), "a");
+        if (!m_log) return fail_errno(fmt::format("Failed to open qtest log '{}'", *path), errno);
     }
     std::FILE* log = m_log;
     m_session.set_log([log](std::string_view text) {

@@ -5,6 +5,7 @@
 // Thread: main loop.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "accel/qtest/qtest_session.h"
@@ -16,16 +17,19 @@ class Vm;
 
 class QtestFrontend final : public chardev::CharFrontend, private qtest::QtestTarget {
 public:
-    QtestFrontend(Vm& vm, chardev::Chardev& chr);
+    // log_path: -qtest-log FILE; "none" turns logging off, no option logs to stderr
+    // (QEMU 7.2 qtest_server_init).
+    static Result<std::unique_ptr<QtestFrontend>> create(Vm& vm, chardev::Chardev& chr,
+                                                         const std::optional<std::string>& log_path);
     ~QtestFrontend() override;
-    // -qtest-log FILE ("none" or empty: off; "/dev/fd/2": stderr, as libqtest passes).
-    Result<> set_log_file(const std::string& path);
 
     size_t can_receive() override { return 64 * 1024; }
     void receive(std::span<const uint8_t> data) override { m_session.feed(data); }
     void on_event(chardev::ChardevEvent event) override;
 
 private:
+    QtestFrontend(Vm& vm, chardev::Chardev& chr);
+    Result<> set_log_file(const std::optional<std::string>& path);
     memory::AddressSpace& memory() override;
     memory::AddressSpace& io() override;
     hw::VirtualClock& clock() override;

@@ -6,7 +6,9 @@ Machine::Machine()
     : m_system_memory(memory::MemoryRegion::container("system", memory::kWholeSpace)),
       m_system_io(memory::MemoryRegion::container("io", 0x10000)),
       m_as_memory(std::make_unique<memory::AddressSpace>("memory", *m_system_memory)),
-      m_as_io(std::make_unique<memory::AddressSpace>("I/O", *m_system_io)) {}
+      m_as_io(std::make_unique<memory::AddressSpace>("I/O", *m_system_io)) {
+    m_as_io->set_unassigned_byte(0xff);
+}
 
 Machine::~Machine() {
     // The address spaces must go before the regions they render.

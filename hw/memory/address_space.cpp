@@ -208,7 +208,7 @@ MemTxResult AddressSpace::read(uint64_t gpa, std::span<uint8_t> out) const {
                 [&](const FlatRange* r, uint64_t off, uint64_t done, uint64_t n) {
                     uint8_t* dst = out.data() + done;
                     if (!r)
-                        std::memset(dst, 0, n);
+                        std::memset(dst, m_unassigned_byte, n);
                     else if (r->region->kind() == RegionKind::Ram)
                         std::memcpy(dst, r->region->host_ptr() + off, n);
                     else

@@ -59,12 +59,15 @@ public:
     AddressSpace& operator=(const AddressSpace&) = delete;
 
     const std::string& name() const { return m_name; }
+    // What unassigned bytes read as: 0 for memory (QEMU unassigned_mem_read), 0xff for the
+    // x86 I/O port space (QEMU unassigned_io_ops: an empty ISA bus floats high).
+    void set_unassigned_byte(uint8_t b) { m_unassigned_byte = b; }
     const MemoryRegion& root() const { return m_root; }
     std::shared_ptr<const FlatView> flat_view() const {
         return m_view.load(std::memory_order_acquire);
     }
 
-    // Unassigned bytes read as zero (QEMU's unassigned_mem_read) and writes to them are
+    // Unassigned bytes read as unassigned_byte (zero unless set) and writes to them are
     // dropped; both report Error. MMIO is split by the region's AccessRules.
     MemTxResult read(uint64_t gpa, std::span<uint8_t> out) const;
     MemTxResult write(uint64_t gpa, std::span<const uint8_t> in) const;
@@ -88,6 +91,7 @@ public:
     void rebuild();
 
 private:
+    uint8_t m_unassigned_byte = 0;
     std::string m_name;
     MemoryRegion& m_root;
     std::atomic<std::shared_ptr<const FlatView>> m_view;
