@@ -38,17 +38,21 @@ Result<> IoThread::on_complete() {
 void register_iothread_type(qom::TypeRegistry& registry) {
     using qom::prop;
     std::optional<int64_t> zero(0);
-    registry.add(qom::TypeInfo{
-        .name = "iothread",
-        .parent = "object",
-        .interfaces = {"user-creatable"},
-        .properties = {prop("poll-max-ns", &IoThread::m_poll_max_ns, std::optional<int64_t>(32768), {}, "int"),
-                       prop("poll-grow", &IoThread::m_poll_grow, zero, {}, "int"),
-                       prop("poll-shrink", &IoThread::m_poll_shrink, zero, {}, "int"),
-                       prop("aio-max-batch", &IoThread::m_aio_max_batch, zero, {}, "int"),
-                       prop("thread-pool-min", &IoThread::m_thread_pool_min, zero, {}, "int"),
-                       prop("thread-pool-max", &IoThread::m_thread_pool_max, std::optional<int64_t>(64), {}, "int")},
-        .create = [] { return std::make_unique<IoThread>(); }});
+    // The polling and pool bounds may change while the thread runs (QEMU applies them on
+    // the next loop iteration), so they stay settable after completion.
+    std::vector<qom::PropertyDef> props = {
+        prop("poll-max-ns", &IoThread::m_poll_max_ns, std::optional<int64_t>(32768), {}, "int"),
+        prop("poll-grow", &IoThread::m_poll_grow, zero, {}, "int"),
+        prop("poll-shrink", &IoThread::m_poll_shrink, zero, {}, "int"),
+        prop("aio-max-batch", &IoThread::m_aio_max_batch, zero, {}, "int"),
+        prop("thread-pool-min", &IoThread::m_thread_pool_min, zero, {}, "int"),
+        prop("thread-pool-max", &IoThread::m_thread_pool_max, std::optional<int64_t>(64), {}, "int")};
+    for (auto& p : props) p.set_before_realize_only = false;
+    registry.add(qom::TypeInfo{.name = "iothread",
+                               .parent = "object",
+                               .interfaces = {"user-creatable"},
+                               .properties = std::move(props),
+                               .create = [] { return std::make_unique<IoThread>(); }});
 }
 
 } // namespace nemu

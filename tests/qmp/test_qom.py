@@ -130,6 +130,9 @@ class ObjectAddDelTest(QMPTestCase):
         ("object-add", {"qom-type": "memory-backend", "id": "m2", "size": 1048576}),
         ("query-memdev", {}),
         ("qom-get", {"path": "/objects/io1", "property": "poll-max-ns"}),
+        ("qom-set", {"path": "/objects/io1", "property": "poll-max-ns", "value": 100}),
+        ("qom-set", {"path": "/objects/io1", "property": "poll-max-ns", "value": "x"}),
+        ("qom-get", {"path": "/objects/io1", "property": "poll-max-ns"}),
         ("qom-get", {"path": "/objects/m1", "property": "size"}),
         ("object-del", {"id": "io1"}),
         ("object-del", {"id": "io1"}),                                      # already gone
