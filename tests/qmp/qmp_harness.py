@@ -288,6 +288,10 @@ class QMPClient:
     def negotiate(self):
         self.read_greeting()
         reply = self.cmd("qmp_capabilities")
+        # QEMU with --preconfig sometimes repeats its greeting before the reply (seen with
+        # Debian's 7.2); a repeated greeting is not an answer.
+        while "QMP" in reply:
+            reply = self.read_reply()
         if reply != {"return": {}}:
             raise QMPError("qmp_capabilities failed: %r" % (reply,))
 
