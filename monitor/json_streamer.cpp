@@ -1,5 +1,7 @@
 #include "monitor/json_streamer.h"
 
+#include "monitor/json_diagnose.h"
+
 namespace nemu::monitor {
 
 namespace {
@@ -28,12 +30,13 @@ void JsonStreamer::feed(std::span<const uint8_t> bytes) {
 }
 
 void JsonStreamer::finish_message() {
-    auto parsed = parse_json(m_buf);
+    std::string text = std::move(m_buf);
     m_buf.clear();
+    auto parsed = parse_json(text);
     m_depth = 0;
     m_state = State::Start;
     if (!parsed) {
-        m_emit(fail("JSON parse error, expecting value"));
+        m_emit(fail("{}", diagnose_json(text)));
         return;
     }
     m_emit(std::move(parsed));

@@ -54,9 +54,28 @@ TEST(JsonStreamer, ErrorsThenRecovers) {
     ASSERT_EQ(c.out.size(), 5u);
     EXPECT_EQ(c.out[0], "ERR: JSON parse error, expecting value");
     EXPECT_EQ(c.out[1], "ERR: JSON parse error, expecting value");
-    EXPECT_EQ(c.out[2], "ERR: JSON parse error, expecting value");
-    EXPECT_EQ(c.out[3], "ERR: JSON parse error, expecting value");
+    EXPECT_EQ(c.out[2], "ERR: JSON parse error, invalid keyword 'tru'");
+    EXPECT_EQ(c.out[3], "ERR: JSON parse error, invalid UTF-8 sequence in string");
     EXPECT_EQ(c.out[4], R"({"ok":1})");
+}
+
+// Each message's error worded as QEMU 7.2's parser words it (checked against
+// `qemu-system-x86_64 -M none -qmp stdio` with the same lines).
+TEST(JsonStreamer, ParseErrorsUseQemuWording) {
+    Collector c;
+    c.feed("{\"execute\":\"query-\\qstatus\"}\n");
+    c.feed("{\"a\" 1}\n");
+    c.feed("{\"a\":1,}\n");
+    c.feed("[1 2]\n");
+    c.feed("{\"a\":1 \"b\":2}\n");
+    c.feed("{\"a\":01}\n");
+    ASSERT_EQ(c.out.size(), 6u);
+    EXPECT_EQ(c.out[0], "ERR: JSON parse error, invalid escape sequence in string");
+    EXPECT_EQ(c.out[1], "ERR: JSON parse error, missing : in object pair");
+    EXPECT_EQ(c.out[2], "ERR: JSON parse error, expecting value");
+    EXPECT_EQ(c.out[3], "ERR: JSON parse error, expected separator in list");
+    EXPECT_EQ(c.out[4], "ERR: JSON parse error, expected separator in dict");
+    EXPECT_EQ(c.out[5], "ERR: JSON parse error, stray '01'");
 }
 
 TEST(JsonStreamer, UnterminatedStringEndsAtNewline) {
