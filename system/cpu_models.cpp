@@ -1,9 +1,10 @@
 #include "system/cpu_models.h"
 
 #include <cpuid.h>
-#include <unistd.h>
 
 #include <fmt/core.h>
+
+#include "accel/accel_types.h"
 
 namespace nemu {
 
@@ -73,8 +74,6 @@ bool host_has(const FeatureBit& f) {
     return (regs[f.reg] >> f.bit) & 1u;
 }
 
-bool kvm_present() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
-
 } // namespace
 
 std::span<const CpuModel> cpu_models() { return kModels; }
@@ -102,7 +101,7 @@ std::map<std::string, bool> expand_features(const CpuModel& model) {
 
 std::vector<std::string> unavailable_features(const CpuModel& model) {
     std::vector<std::string> out;
-    if (model.requires_kvm && !kvm_present()) out.push_back("kvm");
+    if (model.requires_kvm && !accel::accel_available("kvm")) out.push_back("kvm");
     if (model.from_host) return out;
     for (auto name : model.features)
         for (const auto& f : kFeatures)

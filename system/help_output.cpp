@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "hw/core/device.h"
 #include "hw/core/machine.h"
 #include "nemu-config.h"
 #include "qom/type_registry.h"
@@ -46,7 +47,7 @@ std::string properties_help(const qom::TypeRegistry& types, std::string_view typ
     // QEMU sorts the "name=<type>" heads and omits " - " when there is no description.
     std::vector<std::pair<std::string, const qom::PropertyDef*>> rows;
     for (const qom::PropertyDef* p : types.class_properties(type)) {
-        if (p->name == "realized" || p->name == "hotplugged" || p->name == "hotpluggable") continue;
+        if (hw::is_qdev_plumbing_property(p->name)) continue;
         rows.emplace_back(fmt::format("{}=<{}>", p->name, p->type), p);
     }
     std::sort(rows.begin(), rows.end());

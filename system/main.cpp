@@ -162,7 +162,7 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
     rt.signals = TRY(TerminationSignals::create(*rt.loop, [vmp](int signo, pid_t pid) {
         if (pid) std::fprintf(stderr, "%s: terminating on signal %d from pid %d (%s)\n", kProg, signo, pid, process_name(pid).c_str());
         else std::fprintf(stderr, "%s: terminating on signal %d\n", kProg, signo);
-        vmp->request_shutdown("host-signal", false);
+        vmp->request_shutdown(qapi::ShutdownCause::HostSignal, false);
     }));
 
     if (cfg.name && !cfg.name->empty()) vm.m_name = *cfg.name;

@@ -39,7 +39,7 @@ Result<std::vector<CommandInfo>> qmp_query_commands(CommandContext& ctx) {
 Result<> qmp_quit(CommandContext& ctx) {
     Vm& vm = ctx.vm();
     // Deferred so that this command's reply goes out first (QEMU queues the request too).
-    vm.loop().defer([&vm] { vm.request_shutdown("host-qmp-quit", false); });
+    vm.loop().defer([&vm] { vm.request_shutdown(ShutdownCause::HostQmpQuit, false); });
     return {};
 }
 
@@ -68,7 +68,7 @@ Result<UuidInfo> qmp_query_uuid(CommandContext& ctx) { return UuidInfo{ctx.vm().
 
 Result<> qmp_system_reset(CommandContext& ctx) {
     Vm& vm = ctx.vm();
-    vm.loop().defer([&vm] { vm.reset_machine("host-qmp-system-reset", false); });
+    vm.loop().defer([&vm] { vm.reset_machine(ShutdownCause::HostQmpSystemReset, false); });
     return {};
 }
 

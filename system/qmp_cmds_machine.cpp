@@ -1,8 +1,7 @@
 // QMP handlers about the machine, its CPUs and memory (QEMU qapi/machine.json,
 // qapi/machine-target.json).
 
-#include <unistd.h>
-
+#include "accel/accel_types.h"
 #include "backends/host_memory_backend.h"
 #include "monitor/command_context.h"
 #include "qapi/qapi-commands.h"
@@ -39,7 +38,7 @@ Result<TargetInfo> qmp_query_target(CommandContext&) { return TargetInfo{SysEmuT
 
 Result<KvmInfo> qmp_query_kvm(CommandContext& ctx) {
     KvmInfo info;
-    info.present = ::access("/dev/kvm", R_OK | W_OK) == 0;
+    info.present = accel::accel_available("kvm");
     info.enabled = ctx.vm().m_accel == "kvm" && info.present;
     return info;
 }

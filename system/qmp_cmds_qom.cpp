@@ -1,6 +1,7 @@
 // QMP handlers for the object model (QEMU qapi/qom.json, qapi/qdev.json): listing, reading
 // and writing properties, type introspection, and user-creatable objects.
 
+#include "hw/core/device.h"
 #include "monitor/command_context.h"
 #include "qapi/qapi-commands.h"
 #include "system/vm.h"
@@ -88,8 +89,7 @@ Result<std::vector<ObjectPropertyInfo>> qmp_device_list_properties(CommandContex
     std::vector<ObjectPropertyInfo> out;
     // QEMU hides the generic qdev plumbing from this list (qmp_device_list_properties).
     for (const qom::PropertyDef* p : types.class_properties(t->name)) {
-        if (p->name == "realized" || p->name == "hotpluggable" || p->name == "hotplugged" || p->name == "parent_bus")
-            continue;
+        if (hw::is_qdev_plumbing_property(p->name)) continue;
         out.push_back(describe(*p, true));
     }
     return out;

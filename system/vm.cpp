@@ -1,19 +1,11 @@
 #include "system/vm.h"
 
-#include <cctype>
-
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
 #include "nemu-config.h"
+#include "system/keyval.h"
 
 namespace nemu {
-
-bool id_wellformed(std::string_view id) {
-    if (id.empty() || !std::isalpha(static_cast<unsigned char>(id[0]))) return false;
-    for (char c : id)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return false;
-    return true;
-}
 
 Vm::Vm(const qom::TypeRegistry& types, EventLoop& loop)
     : m_types(types), m_loop(loop), m_root(std::move(types.create(qom::kTypeContainer)).value()) {
@@ -64,7 +56,7 @@ Result<qom::Object*> Vm::add_user_object(const Json& props, bool from_text) {
     if (!props.contains("id")) return fail("Parameter 'id' is missing");
     if (!props["id"].is_string()) return fail("Invalid parameter type for 'id', expected: string");
     const std::string& id = props["id"].get_ref<const std::string&>();
-    if (!id_wellformed(id)) return fail("Parameter 'id' expects an identifier");
+    if (!cmdline::id_wellformed(id)) return fail("Parameter 'id' expects an identifier");
 
     auto obj = TRY(m_types.create(type));
     for (const auto& [key, value] : props.items()) {
@@ -112,11 +104,8 @@ Result<> Vm::add_qmp_monitor(chardev::Chardev& chr, bool pretty) {
     return {};
 }
 
-void Vm::request_shutdown(std::string_view reason, bool guest) {
-    // Callers pass QAPI ShutdownCause names; an unknown one is a programmer bug, reported as
-    // host-error rather than dropping the event.
-    auto cause = qapi::parse_ShutdownCause(reason);
-    qapi::qapi_event_send_shutdown(m_events, guest, cause ? *cause : qapi::ShutdownCause::HostError);
+void Vm::request_shutdown(qapi::ShutdownCause reason, bool guest) {
+    qapi::qapi_event_send_shutdown(m_events, guest, reason);
     if (m_no_shutdown && guest) {
         stop_vm(RunState::Shutdown);
         return;
@@ -139,13 +128,12 @@ Result<> Vm::cont_vm() {
     return {};
 }
 
-void Vm::reset_machine(std::string_view reason, bool guest) {
+void Vm::reset_machine(qapi::ShutdownCause reason, bool guest) {
     if (m_no_reboot && guest) {
-        request_shutdown("guest-reset", guest);
+        request_shutdown(qapi::ShutdownCause::GuestReset, guest);
         return;
     }
-    auto cause = qapi::parse_ShutdownCause(reason);
-    qapi::qapi_event_send_reset(m_events, guest, cause ? *cause : qapi::ShutdownCause::HostError);
+    qapi::qapi_event_send_reset(m_events, guest, reason);
     // Machine "none" has no devices to reset; boards reset theirs here once they exist.
 }
 

@@ -14,6 +14,7 @@
 #include "hw/core/virtual_clock.h"
 #include "monitor/command_context.h"
 #include "monitor/qmp_monitor.h"
+#include "qapi/qapi-types.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
 #include "system/runstate.h"
@@ -80,12 +81,12 @@ public:
 
     // Life cycle. Shutdown requests are queued to the main loop as in QEMU, so a QMP reply
     // (quit's "return") is sent before the process goes.
-    void request_shutdown(std::string_view reason, bool guest);
+    void request_shutdown(qapi::ShutdownCause reason, bool guest);
     void stop_vm(RunState to = RunState::Paused);
     Result<> cont_vm();
     // system_reset / guest reboot: RESET event and a machine reset, or, with -no-reboot,
     // a shutdown (QEMU's qemu_system_reset_request).
-    void reset_machine(std::string_view reason, bool guest);
+    void reset_machine(qapi::ShutdownCause reason, bool guest);
     // --preconfig: the machine is initialised and started by x-exit-preconfig.
     void set_preconfig_continuation(std::function<Result<>()> finish) { m_finish_preconfig = std::move(finish); }
     Result<> exit_preconfig();
@@ -109,9 +110,5 @@ private:
     std::vector<std::unique_ptr<monitor::QmpMonitor>> m_monitors;
     int m_exit_status = 0;
 };
-
-// "Parameter 'id' expects an identifier" unless id is QEMU-well-formed (qemu-option.c
-// id_wellformed: a letter, then letters, digits, '-', '.', '_').
-bool id_wellformed(std::string_view id);
 
 } // namespace nemu

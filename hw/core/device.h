@@ -27,4 +27,9 @@ protected:
 
 void register_device_type(qom::TypeRegistry& registry);
 
+// The generic qdev plumbing that QEMU leaves out of device-list-properties and "-device X,help".
+inline bool is_qdev_plumbing_property(std::string_view name) {
+    return name == "realized" || name == "hotpluggable" || name == "hotplugged" || name == "parent_bus";
+}
+
 } // namespace nemu::hw
