@@ -14,7 +14,10 @@ PACKAGES=(
     libfmt-dev          # formatting (g++ 12 has no <format>)
     libgtest-dev        # GoogleTest unit tests
     clang libclang-rt-14-dev   # clang++ 14 and libFuzzer for the fuzz harnesses
-    qemu-system-x86 qemu-utils # QEMU 7.2: live oracle in tests, benchmark baseline
+    qemu-system-x86 qemu-utils # QEMU 7.2: live oracle in tests, benchmark baseline, nested-KVM lab L1
+    acpica-tools        # iasl -d checks the ACPI tables nemu builds
+    busybox-static cpio xz-utils # the lab guest's initramfs and the PVH vmlinux extraction
+    binutils            # readelf/objcopy for the lab's tiny guests
 )
 
 force=0
