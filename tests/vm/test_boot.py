@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Lab tests: boot the L2 test guest (Debian kernel + busybox initramfs) under real KVM with the
+VMM under test and check each feature from inside the guest. Run where /dev/kvm works:
+    tests/vm/lab run -- tests/vm/test_boot.py --vmm nemu build/nemu-system-x86_64
+    tests/vm/lab run -- tests/vm/test_boot.py --vmm qemu      # validates the harness itself
+--vmm nemu PATH: PATH -M virt -accel kvm -cpu host ...; --vmm qemu [PATH]: qemu-system-x86_64
+-M microvm,rtc=off -accel kvm -cpu host ... (checks marked nemu-only are skipped for it).
+Options: -k PATTERN (unittest -k), -v. Prints only the summary when green; a retry (reboot
+emulation failure under nested SVM) is always reported.
+"""
+
+import os
+import re
+import signal
+import statistics
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+
+from nemulab import artefacts, vmm  # noqa: E402
+
+VMM = None          # vmm.Vmm, set by main()
+ART = None          # artefacts.Artefacts
+BOOT_TIMES = []     # VMM start -> init marker, seconds, every boot
+RETRIES = []
+
+# dmesg lines that mean a legacy device was looked for or found. The i8042 line
+# "i8042: PNP: No PS/2 controller found." is allowed: it says ACPI/PNP lists no PS/2
+# controller, and the driver then gives up without touching ports 0x60/0x64.
+LEGACY_PATTERNS = {
+    "i8042": r"i8042(?!: PNP: No PS/2 controller found)|serio: i8042",
+    "rtc_cmos": r"rtc_cmos",
+    "PIT": r"\bPIT\b|i8253|i8254|\.\.TIMER:|timer through",
+    "8259": r"8259|XT-PIC|legacy PIC",
+}
+# QEMU microvm's FADT does not declare "no CMOS RTC", so Linux registers rtc_cmos there (the
+# harness blacklists cmos_init for QEMU to save the ~10 s probe): rtc_cmos is nemu-only.
+LEGACY_FOR = {"nemu": ["i8042", "rtc_cmos", "PIT", "8259"], "qemu": ["i8042", "PIT", "8259"]}
+
+
+def nemu_only(why):
+    """Marks a check that only holds for nemu's -M virt (documented in the x86virt map)."""
+    def deco(fn):
+        def wrapper(self, *a, **kw):
+            if VMM.kind != "nemu":
+                self.skipTest("nemu-only: " + why)
+            return fn(self, *a, **kw)
+        wrapper.__name__ = fn.__name__
+        return wrapper
+    return deco
+
+
+def note(msg):
+    sys.__stderr__.write("test_boot: %s\n" % msg)
+    sys.__stderr__.flush()
+
+
+class LabCase(unittest.TestCase):
+    def boot(self, **kw):
+        g = vmm.Guest(VMM, ART, **kw)
+        self.addCleanup(g.kill)
+        g.start()
+        if "-S" not in g.extra:
+            g.wait_init()
+            BOOT_TIMES.append(g.boot_seconds)
+        return g
+
+    def sh_ok(self, g, cmd):
+        status, out = g.sh(cmd)
+        self.assertEqual(status, 0, "guest command failed: %s\n%s" % (cmd, out))
+        return out
+
+    def expect_shutdown(self, g, reason, guest, start=0):
+        e = g.wait_event("SHUTDOWN", 60, start)
+        self.assertEqual(e["data"], {"guest": guest, "reason": reason})
+        return e
+
+
+class BootBzImage(LabCase):
+    """One boot (bzImage, -smp 4,sockets=2,cores=2, -m 512M) carries the static checks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.g = vmm.Guest(VMM, ART, smp="4,sockets=2,cores=2", mem="512M")
+        cls.g.start()
+        cls.g.wait_init()
+        BOOT_TIMES.append(cls.g.boot_seconds)
+        cls.dmesg = cls.g.sh("dmesg")[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.g.kill()
+
+    def test_01_init_marker(self):
+        self.assertIn(vmm.INIT_MARKER, self.g.out)
+
+    def test_02_serial_both_ways(self):
+        out = self.sh_ok(self.g, "echo serial-$((6*7))")
+        self.assertEqual(out.strip(), "serial-42")  # output: the guest computed it
+        # input: the guest's tty echoed the command line we typed
+        self.assertRegex(self.g.out, r"echo BEGIN-\d+; echo serial-\$\(\(6\*7\)\); echo END-")
+
+    def test_03_cpu_topology(self):
+        cpuinfo = self.sh_ok(self.g, "cat /proc/cpuinfo")
+        self.assertEqual(len(re.findall(r"^processor\s*:", cpuinfo, re.M)), 4)
+        self.assertEqual(set(re.findall(r"^cpu cores\s*:\s*(\d+)", cpuinfo, re.M)), {"2"})
+        topo = self.sh_ok(self.g, "cd /sys/devices/system/cpu && for c in cpu[0-9]*; do "
+                          "echo $c $(cat $c/topology/physical_package_id) "
+                          "$(cat $c/topology/core_id); done")
+        pairs = sorted(tuple(l.split()[1:]) for l in topo.splitlines())
+        self.assertEqual(pairs, [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")], topo)
+
+    def test_04_memory_512m(self):
+        kb = int(re.search(r"MemTotal:\s*(\d+)", self.sh_ok(self.g, "cat /proc/meminfo")).group(1))
+        self.assertTrue(440 * 1024 <= kb <= 512 * 1024, "MemTotal %d kB for -m 512M" % kb)
+
+    def test_05_acpi_tables(self):
+        out = self.sh_ok(self.g, "ls /sys/firmware/acpi/tables")
+        for t in ("DSDT", "FACP", "APIC"):
+            self.assertIn(t, out.split())
+
+    def test_06_fadt_hw_reduced(self):
+        # FADT (ACPI 6.x, 5.2.9): Flags at offset 112, bit 20 = HW_REDUCED_ACPI
+        out = self.sh_ok(self.g, "hexdump -v -s 112 -n 4 -e '1/4 \"%u\\n\"' /sys/firmware/acpi/tables/FACP")
+        self.assertTrue(int(out.strip()) & (1 << 20), "FADT flags 0x%x" % int(out.strip()))
+
+    @nemu_only("sleep control/status and reset registers at 0xFEA01000/1/2 (x86virt map)")
+    def test_07_fadt_sleep_and_reset_registers(self):
+        # SLEEP_CONTROL_REG at 244 and SLEEP_STATUS_REG at 256 (GAS, address at +4),
+        # RESET_REG at 116, RESET_VALUE at 128
+        q = lambda off, fmt: self.sh_ok(self.g, "hexdump -v -s %d -n %d -e '1/%d \"%%u\\n\"' "
+                                        "/sys/firmware/acpi/tables/FACP" % (off, fmt, fmt)).strip()
+        self.assertEqual(int(q(244 + 4, 8)), 0xFEA01000)
+        self.assertEqual(int(q(256 + 4, 8)), 0xFEA01001)
+        self.assertEqual(int(q(116 + 4, 8)), 0xFEA01002)
+        self.assertEqual(int(q(128, 1)), 0x42)
+
+    @nemu_only("UART on GSI 4 and GED (ACPI0013) on GSI 16 (x86virt map)")
+    def test_08_irq_map(self):
+        out = self.sh_ok(self.g, "cat /proc/interrupts")
+        self.assertRegex(out, r"IO-APIC\s+4-edge\s+ttyS0")
+        self.assertRegex(out, r"IO-APIC\s+16-edge\s+ACPI:Ged")
+
+    def test_09_no_legacy_devices(self):
+        for name in LEGACY_FOR[VMM.kind]:
+            with self.subTest(device=name):
+                bad = [l for l in self.dmesg.splitlines() if re.search(LEGACY_PATTERNS[name], l)]
+                self.assertEqual(bad, [], "%s probed" % name)
+
+    def test_10_poweroff(self):
+        g = self.g
+        g.write("poweroff -f\n")
+        self.expect_shutdown(g, "guest-shutdown", True)
+        self.assertEqual(g.wait_exit(30), 0)
+
+
+class Lifecycle(LabCase):
+    def test_reboot_memory_1g_power_button(self):
+        """-m 1G; reboot -f -> RESET and a second boot; QMP system_powerdown -> acpid -> SHUTDOWN."""
+        for attempt in (1, 2):
+            g = self.boot(mem="1G")
+            kb = int(re.search(r"MemTotal:\s*(\d+)", self.sh_ok(g, "cat /proc/meminfo")).group(1))
+            self.assertTrue(900 * 1024 <= kb <= 1024 * 1024, "MemTotal %d kB for -m 1G" % kb)
+            g.write("reboot -f\n")
+            try:
+                e = g.wait_event("RESET", 60)
+                g.wait_init()
+            except vmm.GuestError as err:
+                if attempt == 1 and re.search(r"KVM internal error|emulation failure", str(err)):
+                    RETRIES.append("reboot")
+                    note("RETRY reboot scenario once: KVM emulation failure after the guest reset "
+                         "(known nested-SVM fault)")
+                    g.kill()
+                    continue
+                raise
+            break
+        BOOT_TIMES.append(g.boot_seconds)
+        self.assertEqual(e["data"], {"guest": True, "reason": "guest-reset"})
+        self.assertEqual(g.out.count(vmm.INIT_MARKER), 2)
+        n = len(g.events)
+        self.assertIn("return", g.qmp("system_powerdown"))
+        self.expect_shutdown(g, "guest-shutdown", True, n)
+        self.assertIn("NEMU-LAB: power button", g.out)
+        self.assertEqual(g.wait_exit(30), 0)
+
+    def test_pvh_paused_cont_no_shutdown_sigterm(self):
+        """PVH vmlinux; -S then cont; -no-shutdown: STOP after SHUTDOWN; SIGTERM -> host-signal."""
+        g = self.boot(kernel="pvh", extra=["-S", "-no-shutdown"])
+        st = g.qmp("query-status")["return"]
+        self.assertEqual((st["status"], st["running"]), ("prelaunch", False))
+        self.assertNotIn(vmm.INIT_MARKER, g.out)
+        self.assertIn("return", g.qmp("cont"))
+        g.wait_init()
+        BOOT_TIMES.append(g.boot_seconds)
+        self.assertEqual(g.qmp("query-status")["return"]["status"], "running")
+        n = len(g.events)
+        g.write("poweroff -f\n")
+        self.expect_shutdown(g, "guest-shutdown", True, n)
+        g.wait_event("STOP", 30, n)
+        self.assertIsNone(g.proc.poll(), "the VMM exited despite -no-shutdown")
+        self.assertEqual(g.qmp("query-status")["return"]["status"], "shutdown")
+        n = len(g.events)
+        g.signal(signal.SIGTERM)
+        self.expect_shutdown(g, "host-signal", False, n)
+        self.assertEqual(g.wait_exit(30), 0)
+
+
+def main(argv):
+    global VMM, ART
+    args = list(argv)
+    patterns, verbose = [], False
+    kind = path = None
+    while args:
+        a = args.pop(0)
+        if a == "--vmm" and args:
+            kind = args.pop(0)
+            if args and not args[0].startswith("-"):
+                path = args.pop(0)
+        elif a == "-k" and args:
+            patterns.append(args.pop(0))
+        elif a == "-v":
+            verbose = True
+        else:
+            sys.exit("usage: test_boot.py --vmm nemu PATH | --vmm qemu [PATH] [-k PATTERN] [-v]")
+    if kind not in ("nemu", "qemu") or (kind == "nemu" and not path):
+        sys.exit("usage: test_boot.py --vmm nemu PATH | --vmm qemu [PATH] [-k PATTERN] [-v]")
+    if not os.path.exists("/dev/kvm"):
+        sys.exit("test_boot: no /dev/kvm here; run it through tests/vm/lab run -- ...")
+    VMM = vmm.Vmm(kind, path)
+    ART = artefacts.ensure(quiet=True)
+    loader = unittest.TestLoader()
+    if patterns:
+        loader.testNamePatterns = ["*%s*" % p for p in patterns]
+    suite = loader.loadTestsFromModule(sys.modules[__name__])
+    t0 = time.monotonic()
+    result = unittest.TextTestRunner(verbosity=2 if verbose else 1, buffer=True).run(suite)
+    if BOOT_TIMES:
+        note("%s: %d guest boots, VMM start to init marker median %.1f s (min %.1f, max %.1f), "
+             "total %.0f s%s" % (VMM.kind, len(BOOT_TIMES), statistics.median(BOOT_TIMES),
+                                 min(BOOT_TIMES), max(BOOT_TIMES), time.monotonic() - t0,
+                                 "; retried: " + ", ".join(RETRIES) if RETRIES else ""))
+    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
