@@ -39,6 +39,7 @@ class Options:
         self.keep = False
         self.verbose = False
         self.console = False  # "lab shell": the command runs on the virtio console (a TTY)
+        self.stdin_data = None  # "lab shell" without a TTY: this is the command's stdin
 
 
 def _command_script(argv, opts, cwd):
@@ -55,7 +56,8 @@ def _command_script(argv, opts, cwd):
     if opts.console:
         lines.append("export TERM=%s" % shlex.quote(os.environ.get("TERM", "vt100")))
     lines.append("cd %s 2>/dev/null || cd /" % shlex.quote(cwd))
-    lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+    redirect = " < /run/nemu-lab/stdin" if opts.stdin_data is not None else ""
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv) + redirect)
     return "\n".join(lines) + "\n"
 
 
@@ -116,6 +118,9 @@ def _boot_once(art, argv, opts, attempt):
             f.write("".join("nemulab_s%d\t%s\n" % (i, s) for i, s in enumerate(shares)))
         for name in ("stdout", "stderr", "heartbeat", "console.log"):
             open(os.path.join(run, name), "w").close()
+        if opts.stdin_data is not None:
+            with open(os.path.join(run, "stdin"), "wb") as f:
+                f.write(opts.stdin_data)
         args = _qemu_args(art, run, opts, shares)
         t0 = time.monotonic()
         stdin = None if opts.console else subprocess.DEVNULL
