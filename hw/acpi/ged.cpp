@@ -35,7 +35,7 @@ uint64_t Ged::EventRegs::read(uint64_t offset, unsigned /*size*/) {
 }
 
 uint64_t Ged::SleepRegs::read(uint64_t offset, unsigned /*size*/) {
-    if (offset != kGedRegSleepStatus) return 0;   // SLEEP_CONTROL and RESET read as 0
+    if (offset != kGedRegSleepStatus) return 0; // SLEEP_CONTROL and RESET read as 0
     std::lock_guard guard(ged.m_lock);
     return ged.m_sleep_status;
 }
@@ -47,7 +47,8 @@ void Ged::SleepRegs::write(uint64_t offset, uint64_t value, unsigned /*size*/) {
         // ACPI 6.5 §7.4.2 / §16.1.6: OSPM writes SLP_TYP from \_Sx together with SLP_EN.
         // Only S5 (soft off) is offered by the DSDT; other sleep types are ignored.
         uint8_t slp_typ = (v >> kSleepControlSlpTypShift) & kSleepControlSlpTypMask;
-        if ((v & kSleepControlSlpEn) && slp_typ == kSlpTypS5 && ged.m_on_poweroff) ged.m_on_poweroff();
+        if ((v & kSleepControlSlpEn) && slp_typ == kSlpTypS5 && ged.m_on_poweroff)
+            ged.m_on_poweroff();
         return;
     }
     case kGedRegSleepStatus: {

@@ -76,7 +76,7 @@ private:
     struct EventRegs final : memory::MmioHandler {
         explicit EventRegs(Ged& ged) : ged(ged) {}
         uint64_t read(uint64_t offset, unsigned size) override;
-        void write(uint64_t, uint64_t, unsigned) override {}   // ESEL is read-only
+        void write(uint64_t, uint64_t, unsigned) override {} // ESEL is read-only
         Ged& ged;
     };
     struct SleepRegs final : memory::MmioHandler {

@@ -24,11 +24,11 @@ struct GedFixture : ::testing::Test {
 TEST_F(GedFixture, PowerButtonPulsesTheLineAndLatchesBitOne) {
     EXPECT_EQ(esel(), 0u);
     ged.power_button();
-    EXPECT_EQ(levels, (std::vector<bool>{true, false}));   // an edge, the line ends low
+    EXPECT_EQ(levels, (std::vector<bool>{true, false})); // an edge, the line ends low
     EXPECT_FALSE(irq.level());
     EXPECT_EQ(ged.pending_events(), kGedEventPowerButton);
     EXPECT_EQ(esel(), 0x2u);
-    EXPECT_EQ(esel(), 0u);   // read-to-clear
+    EXPECT_EQ(esel(), 0u); // read-to-clear
     EXPECT_EQ(ged.pending_events(), 0u);
 }
 
@@ -43,21 +43,22 @@ TEST_F(GedFixture, EselWritesAndOtherOffsetsDoNothing) {
 }
 
 TEST_F(GedFixture, PoweroffOnlyOnSlpEnWithS5) {
-    reg_write(kGedRegSleepControl, 5 << 2);          // SLP_TYP=5 without SLP_EN
-    reg_write(kGedRegSleepControl, 0x20);            // SLP_EN, SLP_TYP=0 (S0)
-    reg_write(kGedRegSleepControl, 0x20 | 3 << 2);   // S3: not offered, ignored
-    reg_write(kGedRegSleepStatus, 0x20 | 5 << 2);    // right value, wrong register
+    reg_write(kGedRegSleepControl, 5 << 2);        // SLP_TYP=5 without SLP_EN
+    reg_write(kGedRegSleepControl, 0x20);          // SLP_EN, SLP_TYP=0 (S0)
+    reg_write(kGedRegSleepControl, 0x20 | 3 << 2); // S3: not offered, ignored
+    reg_write(kGedRegSleepStatus, 0x20 | 5 << 2);  // right value, wrong register
     reg_write(kGedRegReset, 0x20 | 5 << 2);
     EXPECT_EQ(poweroffs, 0);
-    reg_write(kGedRegSleepControl, 0x20 | 5 << 2);   // 0x34
+    reg_write(kGedRegSleepControl, 0x20 | 5 << 2); // 0x34
     EXPECT_EQ(poweroffs, 1);
-    reg_write(kGedRegSleepControl, 0xff & ~0x1c);    // SLP_EN with SLP_TYP=0 among other bits
+    reg_write(kGedRegSleepControl, 0xff & ~0x1c); // SLP_EN with SLP_TYP=0 among other bits
     EXPECT_EQ(poweroffs, 1);
     EXPECT_EQ(resets, 0);
 }
 
 TEST_F(GedFixture, ResetOnlyOnResetValue) {
-    for (unsigned v : {0x00u, 0x01u, 0x41u, 0x43u, 0xffu}) reg_write(kGedRegReset, static_cast<uint8_t>(v));
+    for (unsigned v : {0x00u, 0x01u, 0x41u, 0x43u, 0xffu})
+        reg_write(kGedRegReset, static_cast<uint8_t>(v));
     reg_write(kGedRegSleepControl, kGedResetValue);
     EXPECT_EQ(resets, 0);
     reg_write(kGedRegReset, kGedResetValue);
@@ -69,7 +70,7 @@ TEST_F(GedFixture, SleepRegistersReadZeroAndWakStsIsWriteOneToClear) {
     EXPECT_EQ(reg_read(kGedRegSleepControl), 0);
     EXPECT_EQ(reg_read(kGedRegSleepStatus), 0);
     EXPECT_EQ(reg_read(kGedRegReset), 0);
-    reg_write(kGedRegSleepStatus, kSleepStatusWakSts);   // clearing a clear bit: no effect
+    reg_write(kGedRegSleepStatus, kSleepStatusWakSts); // clearing a clear bit: no effect
     EXPECT_EQ(reg_read(kGedRegSleepStatus), 0);
     EXPECT_EQ(ged.regs_handler().read(3, 1), 0u);
 }
@@ -80,7 +81,8 @@ TEST_F(GedFixture, CallbacksRunWithoutTheDeviceLock) {
     bool reentered = false;
     hw::IrqLine line;
     Ged* self = nullptr;
-    Ged dev(line, [&] { reentered = self->pending_events() == 0; }, [&] { self->reset(); });
+    Ged dev(
+        line, [&] { reentered = self->pending_events() == 0; }, [&] { self->reset(); });
     self = &dev;
     dev.regs_handler().write(kGedRegSleepControl, 0x34, 1);
     dev.regs_handler().write(kGedRegReset, kGedResetValue, 1);

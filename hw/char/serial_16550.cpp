@@ -7,8 +7,8 @@ namespace nemu::hw {
 namespace {
 
 // Register offsets (PC16550D datasheet, "Register Addresses" table).
-constexpr uint64_t kRegData = 0;   // RBR (read) / THR (write); DLL with LCR.DLAB
-constexpr uint64_t kRegIer = 1;    // DLM with LCR.DLAB
+constexpr uint64_t kRegData = 0; // RBR (read) / THR (write); DLL with LCR.DLAB
+constexpr uint64_t kRegIer = 1;  // DLM with LCR.DLAB
 constexpr uint64_t kRegIirFcr = 2;
 constexpr uint64_t kRegLcr = 3;
 constexpr uint64_t kRegMcr = 4;
@@ -16,11 +16,11 @@ constexpr uint64_t kRegLsr = 5;
 constexpr uint64_t kRegMsr = 6;
 constexpr uint64_t kRegScr = 7;
 
-constexpr uint8_t kIerRdi = 0x01;    // received data available (and character timeout)
-constexpr uint8_t kIerThri = 0x02;   // transmitter holding register empty
-constexpr uint8_t kIerRlsi = 0x04;   // receiver line status
-constexpr uint8_t kIerMsi = 0x08;    // modem status
-constexpr uint8_t kIerMask = 0x0f;   // bits 4..7 read as 0 (Linux probes bit 6 for XScale UARTs)
+constexpr uint8_t kIerRdi = 0x01;  // received data available (and character timeout)
+constexpr uint8_t kIerThri = 0x02; // transmitter holding register empty
+constexpr uint8_t kIerRlsi = 0x04; // receiver line status
+constexpr uint8_t kIerMsi = 0x08;  // modem status
+constexpr uint8_t kIerMask = 0x0f; // bits 4..7 read as 0 (Linux probes bit 6 for XScale UARTs)
 
 // IIR interrupt IDs, in priority order (datasheet "Interrupt Control Functions" table).
 constexpr uint8_t kIirNoInt = 0x01;
@@ -30,7 +30,7 @@ constexpr uint8_t kIirTimeout = 0x0c;
 constexpr uint8_t kIirThri = 0x02;
 constexpr uint8_t kIirMsi = 0x00;
 constexpr uint8_t kIirIdMask = 0x0f;
-constexpr uint8_t kIirFifosEnabled = 0xc0;   // what Linux's autoconfig reads as "16550A"
+constexpr uint8_t kIirFifosEnabled = 0xc0; // what Linux's autoconfig reads as "16550A"
 
 constexpr uint8_t kFcrEnable = 0x01;
 constexpr uint8_t kFcrClearRx = 0x02;
@@ -48,7 +48,7 @@ constexpr uint8_t kMcrMask = 0x1f;
 
 constexpr uint8_t kLsrDr = 0x01;
 constexpr uint8_t kLsrOe = 0x02;
-constexpr uint8_t kLsrErrors = 0x1e;   // OE, PE, FE, BI: cleared by reading LSR
+constexpr uint8_t kLsrErrors = 0x1e; // OE, PE, FE, BI: cleared by reading LSR
 constexpr uint8_t kLsrThre = 0x20;
 constexpr uint8_t kLsrTemt = 0x40;
 
@@ -234,7 +234,7 @@ void Serial16550::write_locked(uint64_t reg, uint8_t value, unsigned& notes) {
         return;
     case kRegLsr:
     case kRegMsr:
-        return;   // status registers: writes are for factory test only (datasheet)
+        return; // status registers: writes are for factory test only (datasheet)
     case kRegScr:
         m_scr = value;
         return;
@@ -279,14 +279,14 @@ void Serial16550::write_mcr_locked(uint8_t value, unsigned& notes) {
     if (changed & kMsrCts) delta |= kMsrDcts;
     if (changed & kMsrDsr) delta |= kMsrDdsr;
     if (changed & kMsrDcd) delta |= kMsrDdcd;
-    if ((old_in & kMsrRi) && !(new_in & kMsrRi)) delta |= kMsrTeri;   // trailing edge only
+    if ((old_in & kMsrRi) && !(new_in & kMsrRi)) delta |= kMsrTeri; // trailing edge only
     m_msr = new_in | (m_msr & kMsrDeltas) | delta;
     if (was_loop && !(m_mcr & kMcrLoop)) input_freed_locked(notes);
     update_irq_locked();
 }
 
 uint8_t Serial16550::modem_inputs_locked() const {
-    if (!(m_mcr & kMcrLoop)) return kMsrDcd | kMsrDsr | kMsrCts;   // a connected line
+    if (!(m_mcr & kMcrLoop)) return kMsrDcd | kMsrDsr | kMsrCts; // a connected line
     // Loopback wiring (datasheet, MCR bit 4): RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
     uint8_t in = 0;
     if (m_mcr & kMcrRts) in |= kMsrCts;
@@ -298,7 +298,9 @@ uint8_t Serial16550::modem_inputs_locked() const {
 
 size_t Serial16550::rx_capacity_locked() const { return (m_fcr & kFcrEnable) ? kFifoSize : 1; }
 
-unsigned Serial16550::rx_trigger_locked() const { return kTriggerLevels[(m_fcr & kFcrTriggerMask) >> 6]; }
+unsigned Serial16550::rx_trigger_locked() const {
+    return kTriggerLevels[(m_fcr & kFcrTriggerMask) >> 6];
+}
 
 void Serial16550::receive_byte_locked(uint8_t byte) {
     if (m_rx_count == rx_capacity_locked()) {

@@ -37,8 +37,8 @@ class IrqLine;
 
 class Serial16550 final : public memory::MmioHandler, public chardev::CharFrontend {
 public:
-    static constexpr uint64_t kRegCount = 8;       // ports base..base+7
-    static constexpr size_t kFifoSize = 16;        // 16550A receive/transmit FIFO depth
+    static constexpr uint64_t kRegCount = 8; // ports base..base+7
+    static constexpr size_t kFifoSize = 16;  // 16550A receive/transmit FIFO depth
     // Output waiting for the main loop to hand it to the chardev; beyond it bytes are dropped
     // (a guest must never block or grow the VMM without bound, STYLE.md rule 8).
     static constexpr size_t kMaxPendingOutput = 64 * 1024;
@@ -101,13 +101,13 @@ private:
 
     // Registers.
     uint8_t m_ier = 0;
-    uint8_t m_fcr = 0;   // FIFO enable and RX trigger bits as last written
+    uint8_t m_fcr = 0; // FIFO enable and RX trigger bits as last written
     uint8_t m_lcr = 0;
     uint8_t m_mcr = 0;
     uint8_t m_lsr = 0;
     uint8_t m_msr = 0;
     uint8_t m_scr = 0;
-    uint8_t m_rbr = 0;   // non-FIFO receive holding register
+    uint8_t m_rbr = 0; // non-FIFO receive holding register
     uint16_t m_divisor = 0;
 
     // Receive FIFO as a ring of kFifoSize bytes.
@@ -115,15 +115,15 @@ private:
     size_t m_rx_head = 0;
     size_t m_rx_count = 0;
 
-    bool m_thr_pending = false;       // THRE interrupt pending (cleared by IIR read / THR write)
-    bool m_timeout_pending = false;   // character timeout interrupt pending
-    bool m_irq_level = false;         // last level driven on m_irq
-    bool m_input_blocked = false;     // can_receive() returned 0 since the last accept_input
+    bool m_thr_pending = false;     // THRE interrupt pending (cleared by IIR read / THR write)
+    bool m_timeout_pending = false; // character timeout interrupt pending
+    bool m_irq_level = false;       // last level driven on m_irq
+    bool m_input_blocked = false;   // can_receive() returned 0 since the last accept_input
 
     // Chardev side (chardev pointer and poster change on the main loop only).
     chardev::Chardev* m_chardev = nullptr;
     Poster m_post;
-    std::vector<uint8_t> m_out;       // output not yet handed to the chardev
+    std::vector<uint8_t> m_out; // output not yet handed to the chardev
     // Posted closures hold a weak reference, so one that runs after destruction does nothing.
     std::shared_ptr<Serial16550*> m_self;
 };

@@ -51,7 +51,8 @@ uint64_t process_start_ns() {
     ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
     long hz = ::sysconf(_SC_CLK_TCK);
     if (n <= 0 || hz <= 0) return boottime_ns();
-    std::optional<uint64_t> parsed = proc_stat_starttime(std::string_view(buf, static_cast<size_t>(n)));
+    std::optional<uint64_t> parsed =
+        proc_stat_starttime(std::string_view(buf, static_cast<size_t>(n)));
     if (!parsed) return boottime_ns();
     uint64_t ticks = *parsed;
     uint64_t hz64 = static_cast<uint64_t>(hz);

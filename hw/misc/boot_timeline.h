@@ -33,7 +33,7 @@ public:
         std::string name;
         uint64_t ns_since_start;
     };
-    using Clock = std::function<uint64_t()>;   // CLOCK_BOOTTIME ns
+    using Clock = std::function<uint64_t()>; // CLOCK_BOOTTIME ns
 
     // Guest marks kept; the port is guest-controlled, so a guest writing it in a loop must not
     // grow the VMM (STYLE.md rule 8). Later guest marks only count in dropped().

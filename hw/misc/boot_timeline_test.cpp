@@ -60,13 +60,14 @@ TEST(BootTimeline, GuestNamesAreTwoLowerCaseHexDigits) {
 TEST(BootTimeline, GuestMarksAreBoundedAndCounted) {
     BootTimeline tl(0);
     tl.mark("host-before");
-    for (unsigned i = 0; i < BootTimeline::kMaxGuestMarks + 44; i++) tl.mark_guest(static_cast<uint8_t>(i));
-    tl.mark("host-after");   // the guest's flood does not crowd out VMM marks
+    for (unsigned i = 0; i < BootTimeline::kMaxGuestMarks + 44; i++)
+        tl.mark_guest(static_cast<uint8_t>(i));
+    tl.mark("host-after"); // the guest's flood does not crowd out VMM marks
     auto m = tl.marks();
     EXPECT_EQ(m.size(), BootTimeline::kMaxGuestMarks + 2);
     EXPECT_EQ(tl.dropped(), 44u);
     EXPECT_EQ(m.front().name, "host-before");
-    EXPECT_EQ(m[BootTimeline::kMaxGuestMarks].name, "guest-ff");   // the 256th guest mark
+    EXPECT_EQ(m[BootTimeline::kMaxGuestMarks].name, "guest-ff"); // the 256th guest mark
     EXPECT_EQ(m.back().name, "host-after");
     for (unsigned i = 0; i < BootTimeline::kMaxHostMarks; i++) tl.mark("x");
     EXPECT_EQ(tl.marks().size(), BootTimeline::kMaxGuestMarks + BootTimeline::kMaxHostMarks);
@@ -79,7 +80,8 @@ TEST(BootTimeline, ConcurrentMarksAreAllKeptWithNonDecreasingTimes) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; t++)
         threads.emplace_back([&tl, t] {
-            for (int i = 0; i < kEach; i++) tl.mark("t" + std::to_string(t) + "-" + std::to_string(i));
+            for (int i = 0; i < kEach; i++)
+                tl.mark("t" + std::to_string(t) + "-" + std::to_string(i));
         });
     for (auto& th : threads) th.join();
     auto m = tl.marks();
@@ -97,11 +99,12 @@ TEST(BootTimeline, ConcurrentMarksAreAllKeptWithNonDecreasingTimes) {
 TEST(ProcessStart, ParsesStarttimeAfterTheLastParenthesis) {
     // proc(5): pid (comm) state ppid ... field 22 is starttime. comm may hold ") (" and spaces.
     std::string fields;
-    for (int f = 3; f <= 52; f++) fields += " " + std::string(f == 3 ? "S" : f == 22 ? "123456" : "7");
+    for (int f = 3; f <= 52; f++)
+        fields += " " + std::string(f == 3 ? "S" : f == 22 ? "123456" : "7");
     EXPECT_EQ(proc_stat_starttime("4242 (nemu)" + fields), 123456u);
     EXPECT_EQ(proc_stat_starttime("4242 (a) (b c) 9 9)" + fields), 123456u);
     EXPECT_FALSE(proc_stat_starttime("4242 nemu S 1 2 3"));
-    EXPECT_FALSE(proc_stat_starttime("4242 (nemu) S 1 2 3"));   // too few fields
+    EXPECT_FALSE(proc_stat_starttime("4242 (nemu) S 1 2 3")); // too few fields
     std::string bad = fields;
     bad.replace(bad.find("123456"), 6, "12x456");
     EXPECT_FALSE(proc_stat_starttime("1 (n)" + bad));
