@@ -59,11 +59,13 @@ Result<chardev::Chardev*> located_chardev(Vm& vm, const StartupConfig::Chr& c, c
     return chr;
 }
 
-Result<> create_chardevs(Vm& vm, const StartupConfig& c) {
+// Returns the -serial chardevs in order (nullptr for "-serial none"): the board's UARTs.
+Result<std::vector<chardev::Chardev*>> create_chardevs(Vm& vm, const StartupConfig& c) {
     for (const auto& chr : c.chardevs) TRY(located_chardev(vm, chr, ""));
+    std::vector<chardev::Chardev*> serials;
     int n = 0;
-    for (const auto& chr : c.serials) TRY(located_chardev(vm, chr, "serial" + std::to_string(n++)));
-    return {};
+    for (const auto& chr : c.serials) serials.push_back(TRY(located_chardev(vm, chr, "serial" + std::to_string(n++))));
+    return serials;
 }
 
 Result<> create_monitors(Vm& vm, const StartupConfig& c) {
@@ -123,14 +125,39 @@ Result<std::string> choose_accel(const StartupConfig& c, bool machine_runs_guest
     return fail("-accel {}: invalid accelerator {}", wanted.front(), wanted.front());
 }
 
-Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOptions& mem) {
+// -machine memory-backend=ID: the backend's memory becomes the machine's RAM (QEMU
+// create_default_memdev / machine_run_board_init checks).
+Result<std::optional<hw::MachineConfig::RamBacking>> machine_ram_backing(Vm& vm, const std::string& id, const cmdline::MemoryOptions& mem,
+                                                                          bool size_given) {
+    if (id.empty()) return std::optional<hw::MachineConfig::RamBacking>{};
+    auto* backend = dynamic_cast<backends::HostMemoryBackend*>(vm.objects().child(id));
+    if (!backend) return fail("Memory backend '{}' not found", id);
+    if (backend->used()) return fail("memory backend {} can't be used multiple times.", id);
+    if (size_given && backend->size() != mem.size)
+        return fail("Machine memory size does not match the size of the memory backend");
+    backend->set_used(true);
+    return std::optional<hw::MachineConfig::RamBacking>(hw::MachineConfig::RamBacking{id, backend->host(), backend->size()});
+}
+
+Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOptions& mem,
+                        const std::vector<chardev::Chardev*>& serials) {
     hw::MachineConfig mc;
     mc.ram_size = mem.size;
     mc.ram_size_given = !c.m_args.empty();
     mc.memory_backend_id = vm.machine()->m_memory_backend;
+    mc.ram_backing = TRY(machine_ram_backing(vm, mc.memory_backend_id, mem, mc.ram_size_given));
+    mc.accel = vm.m_accel;
+    mc.host = &vm;
+    mc.serials = serials;
+    mc.cpu_model = c.cpu_model;
+    mc.kernel = c.kernel.value_or("");
+    mc.initrd = c.initrd.value_or("");
+    mc.append = c.append.value_or("");
+    EventLoop* loop = &vm.loop();
+    mc.post_to_main_loop = [loop](std::function<void()> fn) { loop->post(std::move(fn)); };
     TRY(vm.init_machine(mc));
     TRY(vm.machine()->complete());
-    if (!c.start_paused) vm.runstate().set(RunState::Running);
+    if (!c.start_paused) vm.start_vm();
     return {};
 }
 
@@ -190,7 +217,7 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
     machine->m_maxmem = mem.maxmem;
     machine->m_memory_slots = mem.slots;
 
-    TRY(create_chardevs(vm, cfg));
+    auto serials = TRY(create_chardevs(vm, cfg));
     TRY(create_monitors(vm, cfg));
     if (cfg.qtest) {
         if (vm.m_accel != "qtest") return fail("-qtest needs -accel qtest");
@@ -202,9 +229,9 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
     TRY(create_objects(vm, cfg));
 
     if (cfg.preconfig) {
-        vm.set_preconfig_continuation([&vm, cfg, mem] { return finish_machine(vm, cfg, mem); });
+        vm.set_preconfig_continuation([&vm, cfg, mem, serials] { return finish_machine(vm, cfg, mem, serials); });
     } else {
-        TRY(finish_machine(vm, cfg, mem));
+        TRY(finish_machine(vm, cfg, mem, serials));
     }
 
     if (cfg.daemonize) TRY(daemon.ready());

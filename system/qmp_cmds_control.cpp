@@ -73,9 +73,10 @@ Result<> qmp_system_reset(CommandContext& ctx) {
 }
 
 Result<> qmp_system_powerdown(CommandContext& ctx) {
-    // The machine decides what a power button does; machine "none" has none, and QEMU then
-    // only emits the event.
+    // The machine decides what a power button does (the virt board's is the ACPI GED power
+    // button); machine "none" has none, and QEMU then only emits the event.
     qapi_event_send_powerdown(ctx.vm().events());
+    if (hw::Machine* m = ctx.vm().machine()) m->press_power_button();
     return {};
 }
 

@@ -43,9 +43,26 @@ Result<KvmInfo> qmp_query_kvm(CommandContext& ctx) {
     return info;
 }
 
-Result<std::vector<CpuInfoFast>> qmp_query_cpus_fast(CommandContext&) {
-    // vCPUs arrive with the KVM accelerator; machine "none" and qtest have none.
-    return std::vector<CpuInfoFast>{};
+Result<std::vector<CpuInfoFast>> qmp_query_cpus_fast(CommandContext& ctx) {
+    // Machine "none" and qtest have no vCPUs.
+    std::vector<CpuInfoFast> out;
+    hw::Machine* m = ctx.vm().machine();
+    if (!m) return out;
+    for (const hw::CpuSlot& s : m->cpu_slots()) {
+        CpuInfoFast c;
+        c.cpu_index = s.index;
+        c.qom_path = s.qom_path;
+        c.thread_id = s.thread_id;
+        CpuInstanceProperties p;
+        if (s.socket_id) p.socket_id = *s.socket_id;
+        if (s.die_id) p.die_id = *s.die_id;
+        if (s.core_id) p.core_id = *s.core_id;
+        if (s.thread_in_core) p.thread_id = *s.thread_in_core;
+        c.props = p;
+        c.target = SysEmuTarget::X86_64;
+        out.push_back(std::move(c));
+    }
+    return out;
 }
 
 Result<std::vector<HotpluggableCPU>> qmp_query_hotpluggable_cpus(CommandContext&) {
@@ -118,6 +135,14 @@ Result<CpuModelExpansionInfo> qmp_query_cpu_model_expansion(CommandContext& ctx,
     }
     info.model.props = std::move(props);
     return info;
+}
+
+// nemu's downstream extension (qapi/schema/nemu.json, docs/boot-timeline.md).
+Result<std::vector<__org_nemu_BootTimelineMark>> qmp___org_nemu_query_boot_timeline(CommandContext& ctx) {
+    std::vector<__org_nemu_BootTimelineMark> out;
+    if (hw::Machine* m = ctx.vm().machine())
+        for (const auto& mark : m->boot_timeline()) out.push_back({mark.name, mark.ns});
+    return out;
 }
 
 } // namespace nemu::qapi

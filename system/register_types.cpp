@@ -5,6 +5,7 @@
 #include "chardev/chardev.h"
 #include "hw/core/device.h"
 #include "hw/core/machine.h"
+#include "hw/i386/virt/x86_virt_machine.h"
 #include "nemu-config.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
@@ -20,6 +21,7 @@ void register_all_types(qom::TypeRegistry& registry) {
     register_iothread_type(registry);
     hw::register_device_type(registry);
     hw::register_machine_types(registry);
+    hw::x86::register_x86_virt_machine(registry);
 }
 
 } // namespace nemu

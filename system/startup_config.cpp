@@ -131,6 +131,12 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "no-shutdown") c.no_shutdown = true;
         else if (name == "no-reboot") c.no_reboot = true;
         else if (name == "enable-kvm") c.accels = {"kvm"};
+        else if (name == "kernel") c.kernel = arg;
+        else if (name == "initrd") c.initrd = arg;
+        else if (name == "append") c.append = arg;
+        else if (name == "cpu") c.cpu_model = arg;
+        else if (name == "nographic") c.nographic = true;
+        else if (name == "nodefaults") c.nodefaults = true;
         else if (name == "msg") TRY(located(o, cmdline::parse_msg(arg)));
         else if (name == "rtc") TRY(located(o, cmdline::parse_rtc(arg)));
         else if (name == "boot") TRY(located(o, cmdline::parse_boot(arg)));
@@ -144,6 +150,12 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
                 return fail("{}", cmdline::option_error(o, "seccomp sandboxing is not supported yet"));
         }
     }
+    // QEMU: -nographic puts the first serial port (muxed with the monitor) on stdio unless a
+    // -serial was given or -nodefaults asked for no default devices.
+    if (c.nographic && c.serials.empty() && !c.nodefaults)
+        c.serials.push_back({TRY(cmdline::parse_chardev_compat("mon:stdio")), "-nographic"});
+    if (c.initrd && !c.kernel) return fail("-initrd only allowed with -kernel option");
+    if (c.append && !c.kernel) return fail("-append only allowed with -kernel option");
     return c;
 }
 

@@ -42,6 +42,12 @@ struct StartupConfig {
     bool mem_lock = false;
     bool start_paused = false, daemonize = false, preconfig = false;
     bool no_shutdown = false, no_reboot = false;
+    // Direct kernel boot (-kernel/-initrd/-append) and the CPU model (-cpu host,+feat,...).
+    std::optional<std::string> kernel, initrd, append;
+    std::string cpu_model = "host";
+    // -nographic: serial and monitor on stdio (a muxed "mon:stdio") unless given elsewhere;
+    // -nodefaults: no default serial port.
+    bool nographic = false, nodefaults = false;
 };
 
 // errors carry QEMU's location prefix ("-m 5X: ...").

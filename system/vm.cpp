@@ -5,6 +5,8 @@
 #include "nemu-config.h"
 #include "system/keyval.h"
 
+#include <cstdio>
+
 namespace nemu {
 
 Vm::Vm(const qom::TypeRegistry& types, EventLoop& loop)
@@ -116,16 +118,27 @@ void Vm::request_shutdown(qapi::ShutdownCause reason, bool guest) {
 
 void Vm::stop_vm(RunState to) {
     bool was_running = m_runstate.running();
+    if (m_machine && was_running) m_machine->set_running(false);
     m_runstate.set(to);
     if (was_running) qapi::qapi_event_send_stop(m_events);
 }
 
 Result<> Vm::cont_vm() {
     if (m_runstate.running()) return {};
+    // QEMU runstate_needs_reset(): after an internal error or a guest shutdown only a reset
+    // (system_reset) makes the VM runnable again.
+    if (m_runstate.state() == RunState::InternalError || m_runstate.state() == RunState::Shutdown)
+        return fail("Resetting the Virtual Machine is required");
     if (!m_runstate.set(RunState::Running))
         return fail("Resetting the Virtual Machine is required");
+    if (m_machine) m_machine->set_running(true);
     qapi::qapi_event_send_resume(m_events);
     return {};
+}
+
+void Vm::start_vm() {
+    if (!m_runstate.set(RunState::Running)) return;
+    if (m_machine) m_machine->set_running(true);
 }
 
 void Vm::reset_machine(qapi::ShutdownCause reason, bool guest) {
@@ -134,7 +147,34 @@ void Vm::reset_machine(qapi::ShutdownCause reason, bool guest) {
         return;
     }
     qapi::qapi_event_send_reset(m_events, guest, reason);
-    // Machine "none" has no devices to reset; boards reset theirs here once they exist.
+    if (m_machine) {
+        if (auto r = m_machine->reset(); !r) {
+            std::fprintf(stderr, "nemu-system-x86_64: machine reset failed: %s\n", r.error().msg.c_str());
+            stop_vm(RunState::InternalError);
+            return;
+        }
+    }
+    // QEMU (main_loop_should_exit): a reset of a VM that is not running leaves it in
+    // prelaunch, from where "cont" starts it again.
+    if (!m_runstate.running() && m_runstate.state() != RunState::InMigrate && m_runstate.state() != RunState::FinishMigrate)
+        m_runstate.set(RunState::Prelaunch);
+}
+
+void Vm::guest_poweroff() {
+    m_loop.post([this] { request_shutdown(qapi::ShutdownCause::GuestShutdown, true); });
+}
+
+void Vm::guest_reset() {
+    m_loop.post([this] { reset_machine(qapi::ShutdownCause::GuestReset, true); });
+}
+
+void Vm::guest_internal_error(const std::string& report) {
+    m_loop.post([this, report] {
+        // QEMU's kvm_cpu_exec: the report and the registers on stderr, then the VM stops in
+        // runstate internal-error while the monitors keep answering.
+        std::fprintf(stderr, "KVM internal error. %s", report.c_str());
+        if (m_runstate.state() != RunState::InternalError) stop_vm(RunState::InternalError);
+    });
 }
 
 Result<> Vm::exit_preconfig() {

@@ -39,7 +39,7 @@ struct FdSet {
     std::vector<FdSetEntry> fds;
 };
 
-class Vm final : public monitor::MonitorHost {
+class Vm final : public monitor::MonitorHost, public hw::MachineHost {
 public:
     Vm(const qom::TypeRegistry& types, EventLoop& loop);
     ~Vm() override;
@@ -84,6 +84,8 @@ public:
     void request_shutdown(qapi::ShutdownCause reason, bool guest);
     void stop_vm(RunState to = RunState::Paused);
     Result<> cont_vm();
+    // The first start (no -S, or x-exit-preconfig): runstate running and vCPUs released.
+    void start_vm();
     // system_reset / guest reboot: RESET event and a machine reset, or, with -no-reboot,
     // a shutdown (QEMU's qemu_system_reset_request).
     void reset_machine(qapi::ShutdownCause reason, bool guest);
@@ -91,6 +93,11 @@ public:
     void set_preconfig_continuation(std::function<Result<>()> finish) { m_finish_preconfig = std::move(finish); }
     Result<> exit_preconfig();
     int exit_status() const { return m_exit_status; }
+
+    // MachineHost: guest events from vCPU threads, queued on the main loop.
+    void guest_poweroff() override;
+    void guest_reset() override;
+    void guest_internal_error(const std::string& report) override;
 
     // MonitorHost
     std::span<const qapi::CommandEntry> commands() const override;

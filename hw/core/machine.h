@@ -5,16 +5,46 @@
 // Thread: main loop.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hw/memory/address_space.h"
 #include "hw/memory/memory_region.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
 
+namespace nemu::chardev {
+class Chardev;
+}
+
 namespace nemu::hw {
+
+// What a board reports to the VM about the guest. Implemented by the VM; callable from any
+// thread (vCPU threads call it from exits and device registers), it only queues work on the
+// main loop.
+struct MachineHost {
+    virtual ~MachineHost() = default;
+    virtual void guest_poweroff() = 0;                          // ACPI S5, a shutdown event
+    virtual void guest_reset() = 0;                             // reboot, triple fault
+    virtual void guest_internal_error(const std::string& report) = 0;   // KVM could not go on
+};
+
+// A vCPU as query-cpus-fast reports it.
+struct CpuSlot {
+    unsigned index = 0;
+    std::string qom_path;
+    int64_t thread_id = 0;
+    std::optional<unsigned> socket_id, die_id, core_id, thread_in_core;
+};
+
+// One entry of the boot timeline (docs/boot-timeline.md).
+struct TimelineMark {
+    std::string name;
+    uint64_t ns = 0;   // since process start
+};
 
 struct MachineClassData {
     std::string name;                 // "-machine NAME": the type name minus "-machine"
@@ -41,6 +71,23 @@ struct MachineConfig {
     bool ram_size_given = false;
     unsigned cpus = 0;
     std::string memory_backend_id;
+    // Boards that run guest code: the accelerator ("kvm" or "qtest"), the VM to report to,
+    // the -serial chardevs in order (nullptr for "none"), the -cpu model text, and
+    // direct kernel boot (-kernel/-initrd/-append).
+    std::string accel = "kvm";
+    MachineHost* host = nullptr;
+    std::vector<chardev::Chardev*> serials;
+    std::string cpu_model = "host";
+    std::string kernel, initrd, append;
+    // RAM from -machine memory-backend= (or -mem-path): host memory owned by the backend.
+    struct RamBacking {
+        std::string id;
+        uint8_t* host = nullptr;
+        uint64_t size = 0;
+    };
+    std::optional<RamBacking> ram_backing;
+    // Queue work on the main loop from any thread (chardev flow control from vCPU threads).
+    std::function<void(std::function<void()>)> post_to_main_loop;
 };
 
 class Machine : public qom::Object {
@@ -53,6 +100,15 @@ public:
     const MachineClassData& class_data() const;
     // Build memory map and on-board devices. Called once, after -object backends exist.
     virtual Result<> init(const MachineConfig& config);
+
+    // Life cycle, driven by the VM on the main thread. A board without vCPUs ignores them.
+    virtual void set_running(bool) {}
+    // A full machine reset (system_reset, guest reboot): devices, vCPUs, boot state.
+    virtual Result<> reset() { return {}; }
+    // The ACPI power button (system_powerdown). false: the board has none.
+    virtual bool press_power_button() { return false; }
+    virtual std::vector<CpuSlot> cpu_slots() const { return {}; }
+    virtual std::vector<TimelineMark> boot_timeline() const { return {}; }
 
     memory::MemoryRegion& system_memory() { return *m_system_memory; }
     memory::MemoryRegion& system_io() { return *m_system_io; }

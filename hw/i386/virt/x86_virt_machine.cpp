@@ -1,0 +1,275 @@
+#include "hw/i386/virt/x86_virt_machine.h"
+
+#include <fmt/format.h>
+
+#include "accel/kvm/kvm_system.h"
+#include "accel/kvm/kvm_vcpu.h"
+#include "accel/kvm/kvm_vm.h"
+#include "accel/kvm/vcpu_runner.h"
+#include "accel/kvm/x86/x86_cpuid.h"
+#include "accel/kvm/x86/x86_vcpu_state.h"
+#include "hw/acpi/ged.h"
+#include "hw/acpi/x86_virt_acpi.h"
+#include "hw/char/serial_16550.h"
+#include "hw/core/loader/linux_loader.h"
+#include "hw/i386/virt/x86_cpu.h"
+#include "hw/misc/boot_timeline.h"
+#include "hw/misc/debug_port.h"
+
+namespace nemu::hw::x86 {
+
+// vCPU threads report here; everything is forwarded to the VM, which queues it on the main loop.
+class X86VirtMachine::Events final : public kvm::VcpuEvents {
+public:
+    Events(MachineHost* host, BootTimeline& timeline) : m_host(host), m_timeline(timeline) {}
+    void first_entry() override { m_timeline.mark("first-vcpu-entry"); }
+    void guest_poweroff(unsigned) override {
+        if (m_host) m_host->guest_poweroff();
+    }
+    void guest_reset(unsigned) override {
+        if (m_host) m_host->guest_reset();
+    }
+    void internal_error(unsigned cpu, const std::string& report) override {
+        if (m_host) m_host->guest_internal_error(fmt::format("vCPU {}: {}", cpu, report));
+    }
+
+private:
+    MachineHost* m_host;
+    BootTimeline& m_timeline;
+};
+
+X86VirtMachine::X86VirtMachine() : m_timeline(std::make_unique<BootTimeline>(process_start_ns())) {}
+
+IrqLine& X86VirtMachine::gsi(unsigned n) { return *m_ioapic->m_gpios.in("", n); }
+
+X86VirtMachine::~X86VirtMachine() {
+    m_runner.reset();   // stop and join vCPU threads first
+    if (m_slots) address_space_memory().remove_listener(*m_slots);
+    for (auto& r : m_device_regions)
+        if (r->parent()) const_cast<memory::MemoryRegion*>(r->parent())->remove_subregion(*r);
+    if (m_ram_above_4g) system_memory().remove_subregion(*m_ram_above_4g);
+    if (m_ram_below_4g) system_memory().remove_subregion(*m_ram_below_4g);
+}
+
+void X86VirtMachine::set_gsi(unsigned gsi, bool level) {
+    // Called from vCPU threads (device registers) and the main loop (chardev input).
+    if (m_vm) (void)m_vm->set_irq_line(gsi, level);
+}
+
+Result<> X86VirtMachine::build_ram(const MachineConfig& config) {
+    m_ram_size = config.ram_size_given ? config.ram_size : class_data().default_ram_size;
+    if (config.ram_backing) {
+        m_ram = memory::MemoryRegion::ram_from_host(config.ram_backing->id, config.ram_backing->host, config.ram_backing->size);
+        m_ram_size = config.ram_backing->size;
+    } else {
+        m_ram = TRY(memory::MemoryRegion::ram(class_data().default_ram_id, m_ram_size));
+    }
+    if (m_ram_size < 16 * 1024 * 1024) return fail("the x86 virt machine needs at least 16 MiB of RAM");
+    m_low_ram = std::min(m_ram_size, kLowRamLimit);
+    m_high_ram = m_ram_size - m_low_ram;
+    // QEMU's names for the two windows onto the one RAM block (info mtree).
+    m_ram_below_4g = memory::MemoryRegion::alias("ram-below-4g", *m_ram, 0, m_low_ram);
+    system_memory().add_subregion(0, *m_ram_below_4g);
+    if (m_high_ram) {
+        m_ram_above_4g = memory::MemoryRegion::alias("ram-above-4g", *m_ram, m_low_ram, m_high_ram);
+        system_memory().add_subregion(kHighRamBase, *m_ram_above_4g);
+    }
+    return {};
+}
+
+Result<> X86VirtMachine::build_devices(const MachineConfig& config) {
+    m_serial = std::make_unique<Serial16550>(gsi(kSerialGsi));
+    chardev::Chardev* serial0 = config.serials.empty() ? nullptr : config.serials[0];
+    if (serial0) TRY(m_serial->attach(serial0, config.post_to_main_loop));
+    auto serial_region = memory::MemoryRegion::mmio("serial", Serial16550::kRegCount, *m_serial, Serial16550::kAccessRules);
+    system_io().add_subregion(kSerialPort, *serial_region);
+    m_device_regions.push_back(std::move(serial_region));
+
+    m_debug_port = std::make_unique<DebugPort>(*m_timeline);
+    auto debug_region = memory::MemoryRegion::mmio("boot-timeline-port", 1, *m_debug_port, {1, 1, false});
+    system_io().add_subregion(kDebugPort, *debug_region);
+    m_device_regions.push_back(std::move(debug_region));
+
+    MachineHost* host = m_host;
+    m_ged = std::make_unique<acpi::Ged>(gsi(kGedGsi), [host] { if (host) host->guest_poweroff(); },
+                                  [host] { if (host) host->guest_reset(); });
+    auto ged_region = memory::MemoryRegion::mmio("acpi-ged", 4, m_ged->event_handler(), {4, 4, false});
+    system_memory().add_subregion(kGedBase, *ged_region);
+    m_device_regions.push_back(std::move(ged_region));
+    auto regs_region = memory::MemoryRegion::mmio("acpi-ged-regs", 3, m_ged->regs_handler(), {1, 1, false});
+    system_memory().add_subregion(kAcpiRegsBase, *regs_region);
+    m_device_regions.push_back(std::move(regs_region));
+    return {};
+}
+
+Result<> X86VirtMachine::create_vcpus(const MachineConfig& config) {
+    auto model = TRY(kvm::x86::parse_cpu_model(config.cpu_model));
+    kvm::x86::CpuTopology topo{m_smp.sockets, m_smp.dies, m_smp.cores, m_smp.threads};
+    unsigned count = m_smp.cpus ? m_smp.cpus : 1;
+    if (count > m_kvm->max_vcpus())
+        return fail("Number of SMP cpus requested ({}) exceeds the recommended cpus supported by KVM ({})", count, m_kvm->max_vcpus());
+    Object& unattached = container("unattached");
+    for (unsigned i = 0; i < count; ++i) {
+        uint32_t apic_id = kvm::x86::x86_apic_id(topo, i);
+        // The in-kernel LAPIC takes its APIC ID from the vCPU id.
+        auto vcpu = TRY(kvm::KvmVcpu::create(*m_vm, apic_id));
+        auto cpuid = kvm::x86::build_guest_cpuid(m_kvm->supported_cpuid(), topo, i, model.toggles);
+        if (i == 0)
+            for (const auto& w : cpuid.warnings) std::fprintf(stderr, "nemu-system-x86_64: warning: %s\n", w.c_str());
+        TRY(vcpu->set_cpuid(cpuid.entries));
+        TRY(kvm::x86::set_power_on_state(*vcpu, i == 0));
+        m_vcpu_reset.push_back(TRY(kvm::x86::VcpuResetState::capture(*vcpu)));
+        m_vcpus.push_back(std::move(vcpu));
+
+        auto obj = TRY(registry().create(model.model + "-x86_64-cpu"));
+        auto* cpu = static_cast<X86Cpu*>(obj.get());
+        auto pos = kvm::x86::cpu_position(topo, i);
+        cpu->m_apic_id = apic_id;
+        cpu->m_socket_id = static_cast<int32_t>(pos.socket);
+        cpu->m_die_id = static_cast<int32_t>(pos.die);
+        cpu->m_core_id = static_cast<int32_t>(pos.core);
+        cpu->m_thread_id = static_cast<int32_t>(pos.thread);
+        // QEMU numbers anonymous devices under /machine/unattached as device[N].
+        size_t n = unattached.children().size();
+        Object* added = TRY(unattached.add_child(fmt::format("device[{}]", n), std::move(obj)));
+        TRY(added->complete());
+        m_cpu_objects.push_back(added);
+    }
+    return {};
+}
+
+Result<> X86VirtMachine::load_boot_state() {
+    const memory::AddressSpace& mem = address_space_memory();
+    acpi::X86VirtAcpiConfig acpi_cfg;
+    kvm::x86::CpuTopology topo{m_smp.sockets, m_smp.dies, m_smp.cores, m_smp.threads};
+    unsigned possible = std::max(m_smp.maxcpus, m_smp.cpus ? m_smp.cpus : 1);
+    for (unsigned i = 0; i < possible; ++i) acpi_cfg.apic_ids.push_back(kvm::x86::x86_apic_id(topo, i));
+    acpi_cfg.present_cpus = m_smp.cpus ? m_smp.cpus : 1;
+    acpi_cfg.uart_io = kSerialPort;
+    acpi_cfg.uart_gsi = kSerialGsi;
+    acpi_cfg.ged_base = kGedBase;
+    acpi_cfg.ged_gsi = kGedGsi;
+    acpi_cfg.acpi_regs_base = kAcpiRegsBase;
+    for (const auto& blob : TRY(acpi::build_x86_virt_acpi(acpi_cfg)))
+        if (mem.write(blob.gpa, blob.bytes) != memory::MemTxResult::Ok) return fail("cannot place the ACPI tables in guest RAM");
+
+    loader::BootRequest req;
+    req.kernel = m_kernel_path;
+    req.initrd = m_initrd_path;
+    req.cmdline = m_cmdline;
+    req.low_ram_end = m_low_ram;
+    req.e820 = loader::x86_virt_e820(m_low_ram, m_high_ram);
+    req.rsdp_gpa = acpi_cfg.rsdp_gpa;
+    auto entry = TRY(loader::load_linux(req, address_space_memory()));
+    auto mode = entry.mode == loader::EntryMode::Long64 ? kvm::x86::BootMode::Long64 : kvm::x86::BootMode::Protected32;
+    TRY(kvm::x86::write_boot_tables(mem, mode));
+    if (!m_vcpus.empty()) TRY(kvm::x86::set_boot_registers(*m_vcpus[0], {mode, entry.entry, entry.params_gpa}));
+    m_timeline->mark("kernel-loaded");
+    return {};
+}
+
+Result<> X86VirtMachine::init(const MachineConfig& config) {
+    m_host = config.host;
+    m_kernel_path = config.kernel;
+    m_initrd_path = config.initrd;
+    m_cmdline = config.append;
+    TRY(build_ram(config));
+    auto ioapic = TRY(registry().create("kvm-ioapic"));
+    m_ioapic = static_cast<Device*>(TRY(add_child("ioapic", std::move(ioapic))));
+    m_ioapic->m_gpios.add_in("", kIoapicPins, [this](unsigned n, bool level) { set_gsi(n, level); });
+    TRY(m_ioapic->complete());
+    TRY(build_devices(config));
+    if (config.accel != "kvm") {
+        m_timeline->mark("machine-ready");
+        return {};   // qtest: the device map without vCPUs
+    }
+    if (m_kernel_path.empty())
+        return fail("the x86 virt machine boots Linux directly: -kernel is required (there is no firmware)");
+
+    m_kvm = TRY(kvm::KvmSystem::open());
+    m_vm = TRY(kvm::KvmVm::create(*m_kvm));
+    TRY(m_vm->create_irqchip());
+    TRY(m_vm->save_irqchip_reset_state());
+    m_slots = std::make_unique<kvm::KvmMemoryListener>(*m_vm);
+    address_space_memory().add_listener(*m_slots);
+    if (m_slots->error()) return make_error(*m_slots->error());
+    TRY(create_vcpus(config));
+    TRY(load_boot_state());
+
+    std::vector<kvm::KvmVcpu*> raw;
+    for (auto& v : m_vcpus) raw.push_back(v.get());
+    m_events = std::make_unique<Events>(m_host, *m_timeline);
+    m_runner = std::make_unique<kvm::VcpuRunner>(raw, address_space_memory(), address_space_io(), *m_events,
+                                                 [](kvm::KvmVcpu& v) { return kvm::x86::format_registers(v); });
+    m_runner->start();
+    m_timeline->mark("machine-ready");
+    return {};
+}
+
+void X86VirtMachine::set_running(bool running) {
+    if (!m_runner) return;
+    if (running) m_runner->resume();
+    else m_runner->pause();
+}
+
+Result<> X86VirtMachine::reset() {
+    bool was_running = m_runner && m_runner->running();
+    if (m_runner) m_runner->pause();
+    m_serial->reset();
+    m_ged->reset();
+    if (m_vm) {
+        TRY(m_vm->restore_irqchip_reset_state());
+        for (size_t i = 0; i < m_vcpus.size(); ++i) TRY(m_vcpu_reset[i].restore(*m_vcpus[i]));
+        // QEMU re-copies the kernel, initrd and tables on reset (rom_reset): the guest may
+        // have overwritten them.
+        TRY(load_boot_state());
+    }
+    if (was_running) m_runner->resume();
+    return {};
+}
+
+bool X86VirtMachine::press_power_button() {
+    m_ged->power_button();
+    return true;
+}
+
+std::vector<CpuSlot> X86VirtMachine::cpu_slots() const {
+    std::vector<CpuSlot> out;
+    std::vector<pid_t> tids = m_runner ? m_runner->thread_ids() : std::vector<pid_t>{};
+    for (size_t i = 0; i < m_cpu_objects.size(); ++i) {
+        const auto* cpu = static_cast<const X86Cpu*>(m_cpu_objects[i]);
+        CpuSlot s;
+        s.index = static_cast<unsigned>(i);
+        s.qom_path = cpu->canonical_path();
+        s.thread_id = i < tids.size() ? tids[i] : 0;
+        s.socket_id = static_cast<unsigned>(cpu->m_socket_id);
+        if (m_smp.dies > 1) s.die_id = static_cast<unsigned>(cpu->m_die_id);
+        s.core_id = static_cast<unsigned>(cpu->m_core_id);
+        s.thread_in_core = static_cast<unsigned>(cpu->m_thread_id);
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::vector<TimelineMark> X86VirtMachine::boot_timeline() const {
+    std::vector<TimelineMark> out;
+    for (const auto& m : m_timeline->marks()) out.push_back({m.name, m.ns_since_start});
+    return out;
+}
+
+void register_x86_virt_machine(qom::TypeRegistry& registry) {
+    register_x86_cpu_types(registry);
+    registry.add(qom::TypeInfo{.name = "kvm-ioapic", .parent = "device",
+                               .create = [] { return std::make_unique<Device>(); }});
+    register_machine(registry,
+                     MachineClassData{.name = "virt",
+                                      .desc = "nemu x86-64 virtual machine (KVM, hardware-reduced ACPI)",
+                                      .max_cpus = 288,
+                                      .default_cpu_type = "host-x86_64-cpu",
+                                      .default_ram_id = "virt.ram",
+                                      .default_ram_size = 128ull << 20,
+                                      .acpi = true},
+                     [] { return std::make_unique<X86VirtMachine>(); });
+}
+
+} // namespace nemu::hw::x86
