@@ -2,7 +2,6 @@
 // qapi/machine-target.json).
 
 #include "accel/accel_types.h"
-#include "backends/host_memory_backend.h"
 #include "monitor/command_context.h"
 #include "qapi/qapi-commands.h"
 #include "system/cpu_models.h"
@@ -68,32 +67,6 @@ Result<std::vector<CpuInfoFast>> qmp_query_cpus_fast(CommandContext& ctx) {
 Result<std::vector<HotpluggableCPU>> qmp_query_hotpluggable_cpus(CommandContext&) {
     // QEMU's answer for machines without CPU hotplug (machine "none").
     return fail("The feature 'query-hotpluggable-cpus' is not enabled");
-}
-
-Result<std::vector<Memdev>> qmp_query_memdev(CommandContext& ctx) {
-    std::vector<Memdev> out;
-    for (const auto& [id, obj] : ctx.vm().objects().children()) {
-        auto* b = dynamic_cast<const backends::HostMemoryBackend*>(obj.get());
-        if (!b) continue;
-        Memdev m;
-        m.id = id;
-        m.size = b->m_size;
-        m.merge = b->m_merge;
-        m.dump = b->m_dump;
-        m.prealloc = b->m_prealloc;
-        m.share = b->m_share;
-        m.reserve = b->m_reserve;
-        m.policy = TRY(parse_HostMemPolicy(b->m_policy));
-        out.push_back(std::move(m));
-    }
-    return out;
-}
-
-Result<MemoryInfo> qmp_query_memory_size_summary(CommandContext& ctx) {
-    MemoryInfo info;
-    info.base_memory = ctx.vm().machine() ? ctx.vm().machine()->ram_size() : 0;
-    info.plugged_memory = 0;
-    return info;
 }
 
 Result<std::vector<MemoryDeviceInfo>> qmp_query_memory_devices(CommandContext&) {
