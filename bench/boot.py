@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Boot to init: nemu -M virt vs QEMU -M microvm (and q35), spawn to the init's marker.
+
+Process spawn to the guest init's marker line on the serial console, for nemu `-M virt`
+and QEMU `-M microvm` (and `-M q35` as a reference), same kernel, initrd and command line,
+alternating runs.
+
+usage: bench/boot.py [--kernel K --initrd I] [--nemu PATH] [--qemu PATH] [--runs N]
+                     [--marker TEXT] [--append CMDLINE] [--vmms nemu,microvm,q35] [--json]
+
+Every VMM gets `-accel kvm -cpu host -m 256M -smp 1 -nodefaults -no-user-config
+-display none` and its serial port on a socketpair (bench/vmrun.py); the clock starts just
+before fork/exec and stops when the marker (default `NEMU-LAB: init`, what the lab guest's
+init prints) has arrived; then the VMM is killed. One untimed warm-up boot of each VMM
+first (page cache; a VMM that fails it is reported and its column is "pending"), then
+--runs rounds of nemu, microvm, q35. Prints a markdown table (median, min, max, ratio
+nemu/microvm) ready for docs/performance.md, or JSON with --json.
+Needs a usable /dev/kvm where it runs (the host, or the lab: tests/vm/lab run -- ...);
+`--accel tcg` runs the QEMU machines under TCG, to check the script itself without KVM
+(nemu is KVM-only and is then left out).
+Kernel and initrd default to the lab's test guest (tests/vm/lab setup builds them); an
+initrd that prints the marker can also be made with bench/guest/mkinitrd.sh OUT.
+"""
+
+import argparse
+import os
+import sys
+
+import vmrun
+
+MACHINES = {
+    # name: (label for the table, machine argument)
+    "nemu": ("nemu", "virt"),
+    "microvm": ("QEMU 7.2", "microvm,rtc=off"),
+    "q35": ("QEMU 7.2 (reference)", "q35"),
+}
+
+
+def vmm_argv(name, opts):
+    label, machine = MACHINES[name]
+    binary = opts.nemu if name == "nemu" else opts.qemu
+    accel = "kvm" if name == "nemu" else opts.accel
+    cpu = "host" if accel == "kvm" else "max"
+    return [binary, "-M", machine, "-accel", accel, "-cpu", cpu, "-m", opts.mem,
+            "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.append]
+
+
+def boot_once(name, opts):
+    """Milliseconds from spawn to the complete marker on the serial console."""
+    with vmrun.Vm(vmm_argv(name, opts), name) as vm:
+        i = vm.wait_for(opts.marker.encode(), opts.timeout)
+        return vm.time_of(i + len(opts.marker) - 1) * 1000.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nemu", default=vmrun.DEFAULT_NEMU)
+    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    vmrun.add_guest_options(ap)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed boots of each VMM first")
+    ap.add_argument("--mem", default="256M")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per boot")
+    ap.add_argument("--vmms", default="nemu,microvm,q35",
+                    help="comma-separated subset of nemu,microvm,q35, in run order")
+    ap.add_argument("--accel", default="kvm", help="QEMU's accelerator (nemu: always kvm)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    opts = ap.parse_args()
+
+    names = [n for n in opts.vmms.split(",") if n]
+    for n in names:
+        if n not in MACHINES:
+            ap.error("unknown VMM %r (nemu, microvm, q35)" % n)
+    if opts.accel != "kvm" and "nemu" in names:
+        print("boot.py: nemu is KVM-only: left out with --accel %s" % opts.accel,
+              file=sys.stderr)
+        names.remove("nemu")
+    if "nemu" in names and not os.access(opts.nemu, os.X_OK):
+        print("boot.py: nemu not found at %s: its column is pending" % opts.nemu,
+              file=sys.stderr)
+        names.remove("nemu")
+
+    errors = {}
+    active = list(names)
+    for _ in range(opts.warmup):
+        for n in list(active):
+            try:
+                boot_once(n, opts)
+            except vmrun.VmError as e:
+                errors[n] = str(e)
+                active.remove(n)
+                print("boot.py: warm-up boot failed, %s left out:\n%s" % (n, e), file=sys.stderr)
+
+    times = {n: [] for n in MACHINES}
+    failures = {n: 0 for n in MACHINES}
+    for _ in range(opts.runs):
+        for n in active:
+            try:
+                times[n].append(boot_once(n, opts))
+            except vmrun.VmError as e:
+                failures[n] += 1
+                errors[n] = str(e)
+                print("boot.py: boot failed (%s):\n%s" % (n, e), file=sys.stderr)
+
+    res = {n: vmrun.summary(times[n]) for n in MACHINES}
+    nemu_m = vmrun.median_of(res, "nemu")
+    microvm_m = vmrun.median_of(res, "microvm")
+    q35_m = vmrun.median_of(res, "q35")
+    if opts.json:
+        vmrun.print_json({
+            "benchmark": "boot-to-init", "unit": "ms", "runs": opts.runs,
+            "kernel": opts.kernel, "initrd": opts.initrd, "append": opts.append,
+            "marker": opts.marker, "mem": opts.mem, "qemu_accel": opts.accel,
+            "results": {n: dict(res[n] or {}, samples=times[n], failures=failures[n],
+                                argv=vmm_argv(n, opts)) for n in names},
+            "ratio_nemu_microvm": nemu_m / microvm_m if nemu_m and microvm_m else None,
+            "ratio_nemu_q35": nemu_m / q35_m if nemu_m and q35_m else None,
+            "errors": errors,
+        })
+        return 1 if any(failures.values()) else 0
+
+    print("| VMM | machine | spawn → `%s` (ms, median) | min | max | runs ok |" % opts.marker)
+    print("|---|---|---|---|---|---|")
+    for n in ("nemu", "microvm", "q35"):
+        label, machine = MACHINES[n]
+        s = res[n]
+        accel = "kvm" if n == "nemu" else opts.accel
+        print("| %s | `-M %s -accel %s` | %s | %s | %s | %s |" % (
+            label, machine, accel, vmrun.fmt(s and s["median"], "%.0f"),
+            vmrun.fmt(s and s["min"], "%.0f"), vmrun.fmt(s and s["max"], "%.0f"),
+            "%d/%d" % (len(times[n]), opts.runs) if n in names else "—"))
+    print("| ratio nemu/microvm | | %s | | | |" % vmrun.ratio(nemu_m, microvm_m))
+    print("| ratio nemu/q35 | | %s | | | |" % vmrun.ratio(nemu_m, q35_m))
+    print()
+    print("%d alternating runs each (%s) after %d warm-up boot(s); `-cpu %s -m %s -smp 1 "
+          "-nodefaults`; kernel `%s`, initrd `%s`, command line `%s`. Goal: nemu/microvm < 1." % (
+              opts.runs, ", ".join(active) or "none", opts.warmup,
+              "host" if opts.accel == "kvm" else "max (QEMU), host (nemu)", opts.mem,
+              os.path.basename(opts.kernel), os.path.basename(opts.initrd), opts.append))
+    return 1 if any(failures.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
