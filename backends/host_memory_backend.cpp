@@ -202,7 +202,12 @@ std::vector<qom::PropertyDef> backend_properties() {
         live(prop("prealloc", &B::m_prealloc, std::optional<bool>(false), "Preallocate memory"),
              [incompatible](B& b, const Json& v) -> Result<> { return incompatible(v.is_boolean() && v.get<bool>(), b.m_reserve); },
              // Turning prealloc on for mapped memory preallocates now (QEMU set_prealloc).
-             [](B& b) -> Result<> { return b.m_prealloc ? b.preallocate() : Result<>{}; }),
+             [](B& b) -> Result<> {
+                 if (!b.m_prealloc) return {};
+                 auto r = b.preallocate();
+                 if (!r) b.m_prealloc = false;  // as QEMU: the property stays off on failure
+                 return r;
+             }),
         live(prop("prealloc-threads", &B::m_prealloc_threads, std::optional<uint32_t>(1),
                   "Number of CPU threads to use for prealloc", "int"),
              nonzero("prealloc-threads")),
