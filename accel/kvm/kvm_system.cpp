@@ -1,5 +1,7 @@
 #include "accel/kvm/kvm_system.h"
 
+#include "accel/kvm/kvm_ioctls.h"
+
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
@@ -51,24 +53,22 @@ Result<std::unique_ptr<KvmSystem>> KvmSystem::open(const std::string& path) {
     if (slots > 0) sys->m_nr_memslots = static_cast<unsigned>(slots);
 
     // KVM_GET_SUPPORTED_CPUID fails with E2BIG while the buffer is too small: grow it.
-    for (unsigned n = 64; n <= 4096; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-        cpuid->nent = n;
-        if (::ioctl(sys->fd(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-            sys->m_supported_cpuid.assign(cpuid->entries, cpuid->entries + cpuid->nent);
+    for (uint32_t n = 64; n <= 4096; n *= 2) {
+        KvmArray<CpuidHeader, kvm_cpuid_entry2> cpuid(n);
+        cpuid.header().nent = n;
+        if (::ioctl(sys->fd(), kGetSupportedCpuid, cpuid.data()) == 0) {
+            sys->m_supported_cpuid.assign(cpuid.entries(), cpuid.entries() + cpuid.header().nent);
             break;
         }
         if (errno != E2BIG) return fail_errno("KVM_GET_SUPPORTED_CPUID failed", errno);
     }
     if (sys->m_supported_cpuid.empty()) return fail("KVM_GET_SUPPORTED_CPUID returned no entries");
 
-    for (unsigned n = 256; n <= 16384; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_msr_list) + n * sizeof(uint32_t));
-        auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
-        list->nmsrs = n;
-        if (::ioctl(sys->fd(), KVM_GET_MSR_INDEX_LIST, list) == 0) {
-            sys->m_msrs.assign(list->indices, list->indices + list->nmsrs);
+    for (uint32_t n = 256; n <= 16384; n *= 2) {
+        KvmArray<MsrListHeader, uint32_t> list(n);
+        list.header().nmsrs = n;
+        if (::ioctl(sys->fd(), kGetMsrIndexList, list.data()) == 0) {
+            sys->m_msrs.assign(list.entries(), list.entries() + list.header().nmsrs);
             break;
         }
         if (errno != E2BIG) return fail_errno("KVM_GET_MSR_INDEX_LIST failed", errno);

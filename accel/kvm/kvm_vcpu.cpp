@@ -1,5 +1,7 @@
 #include "accel/kvm/kvm_vcpu.h"
 
+#include "accel/kvm/kvm_ioctls.h"
+
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -92,25 +94,24 @@ void KvmVcpu::kick() {
 void KvmVcpu::clear_kick() { __atomic_store_n(&run_struct().immediate_exit, 0, __ATOMIC_RELEASE); }
 
 Result<> KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(c->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-    if (::ioctl(m_fd.get(), KVM_SET_CPUID2, c) < 0) return fail_errno("KVM_SET_CPUID2 failed", errno);
+    KvmArray<CpuidHeader, kvm_cpuid_entry2> c(entries.size());
+    c.header().nent = static_cast<uint32_t>(entries.size());
+    std::memcpy(c.entries(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    if (::ioctl(m_fd.get(), kSetCpuid2, c.data()) < 0) return fail_errno("KVM_SET_CPUID2 failed", errno);
     return {};
 }
 
 Result<> KvmVcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs, std::vector<uint32_t>* refused) {
     std::vector<std::pair<uint32_t, uint64_t>> todo = msrs;
     while (!todo.empty()) {
-        std::vector<uint8_t> buf(sizeof(kvm_msrs) + todo.size() * sizeof(kvm_msr_entry));
-        auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
-        m->nmsrs = static_cast<uint32_t>(todo.size());
+        KvmArray<MsrsHeader, kvm_msr_entry> m(todo.size());
+        m.header().nmsrs = static_cast<uint32_t>(todo.size());
         for (size_t i = 0; i < todo.size(); ++i) {
-            m->entries[i].index = todo[i].first;
-            m->entries[i].data = todo[i].second;
+            m.entries()[i] = kvm_msr_entry{};
+            m.entries()[i].index = todo[i].first;
+            m.entries()[i].data = todo[i].second;
         }
-        int n = ::ioctl(m_fd.get(), KVM_SET_MSRS, m);
+        int n = ::ioctl(m_fd.get(), kSetMsrs, m.data());
         if (n < 0) return fail_errno("KVM_SET_MSRS failed", errno);
         if (static_cast<size_t>(n) == todo.size()) break;
         // Entry n was refused: record it and carry on with the rest.
@@ -123,11 +124,11 @@ Result<> KvmVcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msr
 Result<std::vector<std::pair<uint32_t, uint64_t>>> KvmVcpu::get_msrs(const std::vector<uint32_t>& indices) {
     std::vector<std::pair<uint32_t, uint64_t>> out;
     for (uint32_t index : indices) {
-        std::vector<uint8_t> buf(sizeof(kvm_msrs) + sizeof(kvm_msr_entry));
-        auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
-        m->nmsrs = 1;
-        m->entries[0].index = index;
-        if (::ioctl(m_fd.get(), KVM_GET_MSRS, m) == 1) out.emplace_back(index, m->entries[0].data);
+        KvmArray<MsrsHeader, kvm_msr_entry> m(1);
+        m.header().nmsrs = 1;
+        m.entries()[0] = kvm_msr_entry{};
+        m.entries()[0].index = index;
+        if (::ioctl(m_fd.get(), kGetMsrs, m.data()) == 1) out.emplace_back(index, m.entries()[0].data);
     }
     return out;
 }

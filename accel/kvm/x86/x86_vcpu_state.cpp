@@ -23,7 +23,9 @@ constexpr uint64_t kTss = gdt_entry(0x008b, 0, 0xfff);        // busy TSS
 constexpr uint16_t kCodeSel = 0x10, kDataSel = 0x18, kTssSel = 0x20;
 
 // MSR numbers (SDM vol. 4; Linux's arch/x86/include/asm/msr-index.h; KVM's kvm_para.h).
-constexpr uint32_t kMsrIa32Tsc = 0x10, kMsrSysenterCs = 0x174, kMsrSysenterEsp = 0x175, kMsrSysenterEip = 0x176;
+// IA32_TSC is left alone: KVM starts every vCPU's TSC in sync, and writing 0 to each one at
+// a slightly different time makes Linux mark the TSCs unsynchronized.
+constexpr uint32_t kMsrSysenterCs = 0x174, kMsrSysenterEsp = 0x175, kMsrSysenterEip = 0x176;
 constexpr uint32_t kMsrMiscEnable = 0x1a0, kMsrMtrrDefType = 0x2ff, kMsrPat = 0x277;
 constexpr uint32_t kMsrStar = 0xc0000081, kMsrLstar = 0xc0000082, kMsrCstar = 0xc0000083, kMsrSfmask = 0xc0000084;
 constexpr uint32_t kMsrKernelGsBase = 0xc0000102;
@@ -34,7 +36,6 @@ std::vector<std::pair<uint32_t, uint64_t>> power_on_msrs() {
     return {
         {kMsrSysenterCs, 0}, {kMsrSysenterEsp, 0}, {kMsrSysenterEip, 0},
         {kMsrStar, 0}, {kMsrLstar, 0}, {kMsrCstar, 0}, {kMsrSfmask, 0}, {kMsrKernelGsBase, 0},
-        {kMsrIa32Tsc, 0},
         {kMsrMiscEnable, 1},                       // fast string operations enabled
         {kMsrMtrrDefType, (1u << 11) | 6},         // MTRRs enabled, default type write-back
         {kMsrPat, 0x0007040600070406ull},          // the architectural power-on PAT
