@@ -132,12 +132,14 @@ class BootBzImage(LabCase):
     def test_07_fadt_sleep_and_reset_registers(self):
         # SLEEP_CONTROL_REG at 244 and SLEEP_STATUS_REG at 256 (GAS, address at +4),
         # RESET_REG at 116, RESET_VALUE at 128
-        q = lambda off, fmt: self.sh_ok(self.g, "hexdump -v -s %d -n %d -e '1/%d \"%%u\\n\"' "
-                                        "/sys/firmware/acpi/tables/FACP" % (off, fmt, fmt)).strip()
-        self.assertEqual(int(q(244 + 4, 8)), 0xFEA01000)
-        self.assertEqual(int(q(256 + 4, 8)), 0xFEA01001)
-        self.assertEqual(int(q(116 + 4, 8)), 0xFEA01002)
-        self.assertEqual(int(q(128, 1)), 0x42)
+        def u(off, size):  # busybox hexdump reads units of 1, 2 or 4 bytes
+            return int(self.sh_ok(self.g, "hexdump -v -s %d -n %d -e '1/%d \"%%u\\n\"' "
+                                  "/sys/firmware/acpi/tables/FACP" % (off, size, size)).strip())
+        gas = lambda off: u(off + 4, 4) | (u(off + 8, 4) << 32)  # 64-bit address at GAS+4
+        self.assertEqual(gas(244), 0xFEA01000)
+        self.assertEqual(gas(256), 0xFEA01001)
+        self.assertEqual(gas(116), 0xFEA01002)
+        self.assertEqual(u(128, 1), 0x42)
 
     @nemu_only("UART on GSI 4 and GED (ACPI0013) on GSI 16 (x86virt map)")
     def test_08_irq_map(self):
@@ -160,9 +162,11 @@ class BootBzImage(LabCase):
 
 class Lifecycle(LabCase):
     def test_reboot_memory_1g_power_button(self):
-        """-m 1G; reboot -f -> RESET and a second boot; QMP system_powerdown -> acpid -> SHUTDOWN."""
+        """-m 1G -smp 1; reboot -f -> RESET, a second boot; system_powerdown -> acpid -> SHUTDOWN."""
         for attempt in (1, 2):
-            g = self.boot(mem="1G")
+            # -smp 1: under nested SVM, QEMU's reset ends in "KVM internal error ... emulation
+            # failure" in 4 of 6 reboots with -smp 2, 1 of 6 with -smp 1 (measured in the lab)
+            g = self.boot(mem="1G", smp="1")
             kb = int(re.search(r"MemTotal:\s*(\d+)", self.sh_ok(g, "cat /proc/meminfo")).group(1))
             self.assertTrue(900 * 1024 <= kb <= 1024 * 1024, "MemTotal %d kB for -m 1G" % kb)
             g.write("reboot -f\n")

@@ -9,6 +9,7 @@ QMP is a UNIX socket (-qmp unix:PATH,server=on,wait=off); events are collected b
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -110,7 +111,10 @@ class Guest:
             except OSError:
                 s.close()
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise GuestError("QMP socket never appeared; %s" % self.diagnostics())
+                    why = ("the VMM exited with status %d" % self.proc.returncode
+                           if self.proc.poll() is not None else "timeout")
+                    raise GuestError("QMP socket never appeared (%s); %s"
+                                     % (why, self.diagnostics())) from None
                 time.sleep(0.05)
         self.qmp_sock = s
         threading.Thread(target=self._read_qmp, daemon=True).start()
@@ -244,5 +248,5 @@ class Guest:
         err = self.errlog.read()[-1500:]
         tail = "\n".join(self.out.splitlines()[-25:])
         return ("command: %s\n--- VMM stderr ---\n%s\n--- serial console (tail) ---\n%s\n"
-                "--- QMP events ---\n%s" % (" ".join(self.command_line()), err, tail,
+                "--- QMP events ---\n%s" % (shlex.join(self.command_line()), err, tail,
                                             [e["event"] for e in self.events]))
