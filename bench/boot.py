@@ -14,7 +14,10 @@ before fork/exec and stops when the marker (default `NEMU-LAB: init`, what the l
 init prints) has arrived; then the VMM is killed. One untimed warm-up boot of each VMM
 first (page cache; a VMM that fails it is reported and its column is "pending"), then
 --runs rounds of nemu, microvm, q35. Prints a markdown table (median, min, max, ratio
-nemu/microvm) ready for docs/performance.md, or JSON with --json.
+nemu/microvm) ready for docs/performance.md, or JSON with --json. When the marker line
+carries `uptime=S` (the lab's does), the guest's own uptime at the marker is shown too:
+spawn-to-marker minus it is what passes before the guest clock starts (VMM start-up,
+firmware, kernel decompression).
 Needs a usable /dev/kvm where it runs (the host, or the lab: tests/vm/lab run -- ...);
 `--accel tcg` runs the QEMU machines under TCG, to check the script itself without KVM
 (nemu is KVM-only and is then left out).
@@ -24,6 +27,7 @@ initrd that prints the marker can also be made with bench/guest/mkinitrd.sh OUT.
 
 import argparse
 import os
+import re
 import sys
 
 import vmrun
@@ -46,11 +50,21 @@ def vmm_argv(name, opts):
             "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.append]
 
 
+UPTIME = re.compile(rb"uptime=([0-9]+(?:\.[0-9]+)?)")
+
+
 def boot_once(name, opts):
-    """Milliseconds from spawn to the complete marker on the serial console."""
+    """(ms from spawn to the complete marker on the serial console, the guest's uptime in s
+    if the marker line carries one: the lab's init prints `NEMU-LAB: init uptime=S`)."""
     with vmrun.Vm(vmm_argv(name, opts), name) as vm:
         i = vm.wait_for(opts.marker.encode(), opts.timeout)
-        return vm.time_of(i + len(opts.marker) - 1) * 1000.0
+        ms = vm.time_of(i + len(opts.marker) - 1) * 1000.0
+        try:
+            end = vm.wait_for(b"\n", 5.0, i)
+        except vmrun.VmError:
+            return ms, None
+        m = UPTIME.search(bytes(vm.buf[i:end]))
+        return ms, float(m.group(1)) if m else None
 
 
 def main():
@@ -93,11 +107,15 @@ def main():
                 print("boot.py: warm-up boot failed, %s left out:\n%s" % (n, e), file=sys.stderr)
 
     times = {n: [] for n in MACHINES}
+    uptimes = {n: [] for n in MACHINES}    # guest uptime at the marker, s
     failures = {n: 0 for n in MACHINES}
     for _ in range(opts.runs):
         for n in active:
             try:
-                times[n].append(boot_once(n, opts))
+                ms, up = boot_once(n, opts)
+                times[n].append(ms)
+                if up is not None:
+                    uptimes[n].append(up)
             except vmrun.VmError as e:
                 failures[n] += 1
                 errors[n] = str(e)
@@ -113,6 +131,7 @@ def main():
             "kernel": opts.kernel, "initrd": opts.initrd, "append": opts.append,
             "marker": opts.marker, "mem": opts.mem, "qemu_accel": opts.accel,
             "results": {n: dict(res[n] or {}, samples=times[n], failures=failures[n],
+                                guest_uptime_s=vmrun.summary(uptimes[n]),
                                 argv=vmm_argv(n, opts)) for n in names},
             "ratio_nemu_microvm": nemu_m / microvm_m if nemu_m and microvm_m else None,
             "ratio_nemu_q35": nemu_m / q35_m if nemu_m and q35_m else None,
@@ -120,18 +139,21 @@ def main():
         })
         return 1 if any(failures.values()) else 0
 
-    print("| VMM | machine | spawn → `%s` (ms, median) | min | max | runs ok |" % opts.marker)
-    print("|---|---|---|---|---|---|")
+    print("| VMM | machine | spawn → `%s` (ms, median) | min | max | guest uptime at the "
+          "marker (ms, median) | runs ok |" % opts.marker)
+    print("|---|---|---|---|---|---|---|")
     for n in ("nemu", "microvm", "q35"):
         label, machine = MACHINES[n]
         s = res[n]
+        up = vmrun.summary(uptimes[n])
         accel = "kvm" if n == "nemu" else opts.accel
-        print("| %s | `-M %s -accel %s` | %s | %s | %s | %s |" % (
+        print("| %s | `-M %s -accel %s` | %s | %s | %s | %s | %s |" % (
             label, machine, accel, vmrun.fmt(s and s["median"], "%.0f"),
             vmrun.fmt(s and s["min"], "%.0f"), vmrun.fmt(s and s["max"], "%.0f"),
+            vmrun.fmt(up and up["median"] * 1000.0, "%.0f") if s else "pending",
             "%d/%d" % (len(times[n]), opts.runs) if n in names else "—"))
-    print("| ratio nemu/microvm | | %s | | | |" % vmrun.ratio(nemu_m, microvm_m))
-    print("| ratio nemu/q35 | | %s | | | |" % vmrun.ratio(nemu_m, q35_m))
+    print("| ratio nemu/microvm | | %s | | | | |" % vmrun.ratio(nemu_m, microvm_m))
+    print("| ratio nemu/q35 | | %s | | | | |" % vmrun.ratio(nemu_m, q35_m))
     print()
     print("%d alternating runs each (%s) after %d warm-up boot(s); `-cpu %s -m %s -smp 1 "
           "-nodefaults`; kernel `%s`, initrd `%s`, command line `%s`. Goal: nemu/microvm < 1." % (
