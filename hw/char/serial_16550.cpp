@@ -330,7 +330,11 @@ void Serial16550::clear_rx_locked(unsigned& notes) {
 }
 
 void Serial16550::input_freed_locked(unsigned& notes) {
-    if (m_input_blocked && !(m_mcr & kMcrLoop) && m_rx_count < rx_capacity_locked()) {
+    // The backend is told whenever room appears after the FIFO was full, not only after a
+    // can_receive() that answered 0: a buffering backend (the mux) may have filled the FIFO
+    // exactly and still hold bytes, which would otherwise wait for input that never comes.
+    if ((m_input_blocked || m_rx_count + 1 == rx_capacity_locked()) && !(m_mcr & kMcrLoop) &&
+        m_rx_count < rx_capacity_locked()) {
         m_input_blocked = false;
         notes |= kNoteAcceptInput;
     }

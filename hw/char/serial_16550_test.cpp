@@ -241,6 +241,20 @@ TEST_F(Fixture, CharacterModeReceive) {
     EXPECT_EQ(rd(kRx), 'q');
 }
 
+// A buffering backend (the mux) can fill the FIFO exactly, without ever hearing "no room"
+// from can_receive(), and keep more bytes: it must still be told when room appears.
+TEST_F(Fixture, FifoFilledExactlyStillGetsAcceptInputWhenRoomAppears) {
+    attach_inline();
+    wr(kFcr, 0x01);
+    ASSERT_EQ(uart.can_receive(), 16u);
+    uart.receive(chardev::test::bytes("0123456789abcdef"));
+    int before = chr.input_updates;
+    EXPECT_EQ(rd(kRx), '0');
+    EXPECT_EQ(chr.input_updates, before + 1);
+    EXPECT_EQ(rd(kRx), '1');   // not full before this read: no second notice
+    EXPECT_EQ(chr.input_updates, before + 1);
+}
+
 TEST_F(Fixture, FifoOverflowSetsOverrunAndKeepsTheFifo) {
     attach_inline();
     wr(kFcr, 0xc1); // trigger 14
