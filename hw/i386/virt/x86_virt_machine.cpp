@@ -138,8 +138,31 @@ Result<> X86VirtMachine::create_vcpus(const MachineConfig& config) {
     return {};
 }
 
+namespace {
+
+// What sits at the x86 reset vector (F000:FFF0). There is no firmware, but Linux on a
+// hardware-reduced ACPI machine without EFI reboots through it: reboot_init() picks
+// BOOT_EFI (efi_reboot_required() is true for HW_REDUCED_ACPI), which falls back to
+// BOOT_BIOS, i.e. machine_real_restart() jumping to F000:FFF0 in real mode. The stub loads an
+// empty IDT and raises int3: a triple fault, which KVM reports as a shutdown and the machine
+// turns into a reset. Without it the vCPU executed zeros there forever.
+constexpr uint64_t kResetVector = 0xFFFF0;
+constexpr uint64_t kEmptyIdtDescriptor = 0xFFFE0;   // limit 0, base 0 (6 bytes)
+constexpr uint8_t kResetStub[] = {
+    0xFA,                               // cli
+    0x2E, 0x0F, 0x01, 0x1E, 0xE0, 0xFF, // lidt cs:[0xFFE0]
+    0xCC,                               // int3 -> #GP -> #DF -> triple fault
+    0xF4,                               // hlt (not reached)
+};
+
+} // namespace
+
 Result<> X86VirtMachine::load_boot_state() {
     const memory::AddressSpace& mem = address_space_memory();
+    uint8_t empty_idt[6] = {};
+    if (mem.write(kEmptyIdtDescriptor, empty_idt) != memory::MemTxResult::Ok ||
+        mem.write(kResetVector, kResetStub) != memory::MemTxResult::Ok)
+        return fail("cannot place the reset vector stub in guest RAM");
     acpi::X86VirtAcpiConfig acpi_cfg;
     kvm::x86::CpuTopology topo{m_smp.sockets, m_smp.dies, m_smp.cores, m_smp.threads};
     unsigned possible = std::max(m_smp.maxcpus, m_smp.cpus ? m_smp.cpus : 1);
