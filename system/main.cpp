@@ -11,6 +11,7 @@
 
 #include "accel/accel_types.h"
 #include "backends/host_memory_backend.h"
+#include "backends/machine_ram.h"
 #include "system/cmdline.h"
 #include "system/cmdline_memory.h"
 #include "system/cmdline_smp.h"
@@ -127,9 +128,21 @@ Result<std::string> choose_accel(const StartupConfig& c, bool machine_runs_guest
 
 // -machine memory-backend=ID: the backend's memory becomes the machine's RAM (QEMU
 // create_default_memdev / machine_run_board_init checks).
-Result<std::optional<hw::MachineConfig::RamBacking>> machine_ram_backing(Vm& vm, const std::string& id, const cmdline::MemoryOptions& mem,
-                                                                          bool size_given) {
-    if (id.empty()) return std::optional<hw::MachineConfig::RamBacking>{};
+// Otherwise the board's default RAM becomes a backend named after the board's RAM id
+// ("ram", "virt.ram"), a memory-backend-file with -mem-path (QEMU create_default_memdev).
+Result<std::optional<hw::MachineConfig::RamBacking>> machine_ram_backing(Vm& vm, const StartupConfig& c, const std::string& id,
+                                                                          const cmdline::MemoryOptions& mem, bool size_given) {
+    backends::LegacyRamOptions legacy{c.mem_path, c.mem_prealloc};
+    TRY(backends::check_legacy_ram_options(legacy, id));
+    if (id.empty()) {
+        const auto& d = vm.machine()->class_data();
+        uint64_t size = size_given ? mem.size : d.default_ram_size;
+        if (d.default_ram_id.empty() || size == 0) return std::optional<hw::MachineConfig::RamBacking>{};
+        auto* b = TRY(backends::create_machine_ram_backend(vm.types(), vm.objects(), d.default_ram_id, size, legacy,
+                                                           [&vm](qom::Object& o) { vm.apply_globals(o); }));
+        b->set_used(true);
+        return std::optional<hw::MachineConfig::RamBacking>(hw::MachineConfig::RamBacking{d.default_ram_id, b->host(), b->size()});
+    }
     auto* backend = dynamic_cast<backends::HostMemoryBackend*>(vm.objects().child(id));
     if (!backend) return fail("Memory backend '{}' not found", id);
     if (backend->used()) return fail("memory backend {} can't be used multiple times.", id);
@@ -145,7 +158,7 @@ Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOpt
     mc.ram_size = mem.size;
     mc.ram_size_given = !c.m_args.empty();
     mc.memory_backend_id = vm.machine()->m_memory_backend;
-    mc.ram_backing = TRY(machine_ram_backing(vm, mc.memory_backend_id, mem, mc.ram_size_given));
+    mc.ram_backing = TRY(machine_ram_backing(vm, c, mc.memory_backend_id, mem, mc.ram_size_given));
     mc.accel = vm.m_accel;
     mc.host = &vm;
     mc.serials = serials;
@@ -197,10 +210,6 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
     vm.m_no_shutdown = cfg.no_shutdown;
     vm.m_no_reboot = cfg.no_reboot;
     for (const auto& g : cfg.globals) vm.m_globals.push_back(GlobalProperty{g.driver, g.property, g.value});
-    // -overcommit mem-lock=on: keep every page of the VMM and the guest resident (QEMU
-    // os_mlock), so guest memory is never swapped out under the guest.
-    if (cfg.mem_lock && ::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
-        return fail_errno("locking memory failed", errno);
 
     hw::Machine* machine = TRY(vm.create_machine(cfg.machine));
     for (const auto& [k, v] : cfg.machine_props)
@@ -219,6 +228,17 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
 
     auto serials = TRY(create_chardevs(vm, cfg));
     TRY(create_monitors(vm, cfg));
+    // -overcommit mem-lock=on: keep every page of the VMM and the guest resident (QEMU
+    // os_mlock, after the monitors exist), so guest memory is never swapped out.
+    if (cfg.mem_lock) {
+        if (auto r = backends::lock_all_memory(); !r) {
+            std::fprintf(stderr, "%s: %s\n", kProg, r.error().msg.c_str());
+            return fail("locking memory failed");
+        }
+    }
+    // -mem-prealloc: every memory backend preallocates, with one thread per vCPU.
+    for (const auto& g : backends::mem_prealloc_globals({cfg.mem_path, cfg.mem_prealloc}, smp.cpus))
+        vm.m_globals.push_back(GlobalProperty{g.driver, g.property, g.value});
     if (cfg.qtest) {
         if (vm.m_accel != "qtest") return fail("-qtest needs -accel qtest");
         auto chr = TRY(located_chardev(vm, *cfg.qtest, "qtest"));

@@ -72,9 +72,9 @@ constexpr OptionDef kOptions[] = {
      "                size: initial amount of guest memory\n"
      "                slots: number of hotplug slots (default: none)\n"
      "                maxmem: maximum amount of guest memory (default: none)\n"},
-    {"mem-path", true, Support::Later, true, OptionGroup::Standard,
+    {"mem-path", true, Support::Supported, true, OptionGroup::Standard,
      "-mem-path FILE  provide backing storage for guest RAM\n"},
-    {"mem-prealloc", false, Support::Later, true, OptionGroup::Standard,
+    {"mem-prealloc", false, Support::Supported, true, OptionGroup::Standard,
      "-mem-prealloc   preallocate guest memory (use with -mem-path)\n"},
     {"k", true, Support::Supported, true, OptionGroup::Standard,
      "-k language     use keyboard layout (for example 'fr' for French)\n"},

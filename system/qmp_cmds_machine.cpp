@@ -101,6 +101,12 @@ Result<CpuModelExpansionInfo> qmp_query_cpu_model_expansion(CommandContext& ctx,
     if (args.model.props) {
         if (!args.model.props->is_object()) return fail("Invalid parameter type for 'model.props', expected: object");
         for (const auto& [k, v] : args.model.props->items()) {
+            // CPU properties that are not CPUID features (libvirt passes migratable=false to
+            // learn the host's full feature set); they change nothing in the expansion here.
+            if (k == "migratable" || k == "check" || k == "enforce" || k == "host-phys-bits" || k == "pmu") {
+                if (!v.is_boolean()) return fail("Invalid parameter type for '{}', expected: boolean", k);
+                continue;
+            }
             if (!props.contains(k)) return fail("Property '{}.{}' not found", model->name, k);
             if (!v.is_boolean()) return fail("Invalid parameter type for '{}', expected: boolean", k);
             props[k] = v;

@@ -137,6 +137,8 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "cpu") c.cpu_model = arg;
         else if (name == "nographic") c.nographic = true;
         else if (name == "nodefaults") c.nodefaults = true;
+        else if (name == "mem-path") c.mem_path = arg;
+        else if (name == "mem-prealloc") c.mem_prealloc = true;
         else if (name == "msg") TRY(located(o, cmdline::parse_msg(arg)));
         else if (name == "rtc") TRY(located(o, cmdline::parse_rtc(arg)));
         else if (name == "boot") TRY(located(o, cmdline::parse_boot(arg)));

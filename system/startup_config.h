@@ -48,6 +48,9 @@ struct StartupConfig {
     // -nographic: serial and monitor on stdio (a muxed "mon:stdio") unless given elsewhere;
     // -nodefaults: no default serial port.
     bool nographic = false, nodefaults = false;
+    // -mem-path / -mem-prealloc: the legacy options for the machine's own RAM backend.
+    std::optional<std::string> mem_path;
+    bool mem_prealloc = false;
 };
 
 // errors carry QEMU's location prefix ("-m 5X: ...").

@@ -61,6 +61,8 @@ Result<qom::Object*> Vm::add_user_object(const Json& props, bool from_text) {
     if (!cmdline::id_wellformed(id)) return fail("Parameter 'id' expects an identifier");
 
     auto obj = TRY(m_types.create(type));
+    // -global and -mem-prealloc's defaults come first; the object's own properties override.
+    apply_globals(*obj);
     for (const auto& [key, value] : props.items()) {
         if (key == "qom-type" || key == "id") continue;
         if (!obj->find_property(key)) return fail("Parameter '{}' is unexpected", key);

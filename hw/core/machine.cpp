@@ -23,7 +23,11 @@ const MachineClassData& Machine::class_data() const {
 
 Result<> Machine::init(const MachineConfig& config) {
     m_ram_size = config.ram_size_given ? config.ram_size : class_data().default_ram_size;
-    if (m_ram_size) {
+    if (config.ram_backing) {
+        m_ram_size = config.ram_backing->size;
+        m_ram = memory::MemoryRegion::ram_from_host(config.ram_backing->id, config.ram_backing->host, m_ram_size);
+        m_system_memory->add_subregion(0, *m_ram);
+    } else if (m_ram_size) {
         m_ram = TRY(memory::MemoryRegion::ram(class_data().default_ram_id.empty() ? "ram" : class_data().default_ram_id,
                                               m_ram_size));
         m_system_memory->add_subregion(0, *m_ram);

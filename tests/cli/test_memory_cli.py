@@ -37,12 +37,6 @@ def run(binary, args, oracle, prefix=()):
     return r.returncode, err
 
 
-def pending_in_nemu(test):
-    """Not done by nemu yet (see the comment at the test): expected to fail for nemu, so it
-    turns into a failure once it lands and must then lose this mark."""
-    oracle = is_oracle_mode() or "--oracle" in sys.argv  # decorators run before main()
-    return test if oracle else unittest.expectedFailure(test)
-
 
 def unlocated(err):
     """QEMU 7.2 reports errors from creating a backend (property setters, allocation) without
@@ -150,16 +144,11 @@ class MemoryCliTest(unittest.TestCase):
         self.assertEqual(st, 0, err)
         self.assertEqual(sorted(os.listdir(self.dir)), ["ram"])
 
-    # Pending: -mem-path/-mem-prealloc parsed (option_table Later -> Supported) and the
-    # machine's RAM created by backends::create_machine_ram_backend().
-    @pending_in_nemu
     def test_mem_path_errors(self):
         self.check_failure(["-m", "64M", "-mem-path", "/nonexistent/x"],
                            "can't open backing store /nonexistent/x for guest RAM: No such file or "
                            "directory")
 
-    # Pending: main() reporting backends::lock_all_memory()'s error as QEMU does (two lines).
-    @pending_in_nemu
     def test_mem_lock_failure(self):
         if os.geteuid() != 0 or not shutil.which("setpriv"):
             raise unittest.SkipTest("needs root and setpriv to take CAP_IPC_LOCK away")

@@ -14,12 +14,6 @@ def by_id(reply):
     return {m["id"]: m for m in reply["return"]}
 
 
-def pending_in_nemu(test):
-    """nemu does not do this yet (the hook is described in the test): an expected failure
-    for nemu, which turns into an unexpected success, i.e. a failure, once it lands; a plain
-    test against the oracle."""
-    return test if os.environ.get("NEMU_ORACLE_MODE") == "1" else unittest.expectedFailure(test)
-
 
 class MemdevBase(QMPTestCase):
 
@@ -118,15 +112,11 @@ class ImplicitRamBackendTest(MemdevBase):
     """The machine's own RAM is a backend in /objects ("ram" on -M none, "microvm.ram" on
     microvm), memory-backend-file with -mem-path, preallocated with -mem-prealloc."""
 
-    # Pending: main() creating the RAM through backends::create_machine_ram_backend().
-    @pending_in_nemu
     def test_machine_ram_is_a_memdev(self):
         got, want = self.both(["-m", "64M"], "query-memdev")
         self.assertEqual(got, want)
         self.assertEqual(got["return"][0]["id"], "ram")
 
-    # Pending: -mem-path/-mem-prealloc parsed and handed to create_machine_ram_backend().
-    @pending_in_nemu
     def test_mem_path_and_prealloc(self):
         args = ["-m", "64M", "-mem-path", self.dir, "-mem-prealloc"]
         got, want = self.both(args, "query-memdev")
