@@ -1,5 +1,7 @@
 #include "accel/kvm/kvm_vm.h"
 
+#include "accel/kvm/kvm_ioctls.h"
+
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -34,6 +36,22 @@ Result<> KvmVm::create_irqchip() {
     if (::ioctl(fd(), KVM_CREATE_IRQCHIP, 0) < 0)
         return fail_errno("Could not create in-kernel irqchip (KVM_CREATE_IRQCHIP)", errno);
     m_irqchip = true;
+    return {};
+}
+
+Result<> KvmVm::set_ioapic_routing(unsigned pins) {
+    KvmArray<IrqRoutingHeader, kvm_irq_routing_entry> table(pins);
+    table.header().nr = pins;
+    table.header().flags = 0;
+    for (unsigned i = 0; i < pins; ++i) {
+        kvm_irq_routing_entry& e = table.entries()[i];
+        e = kvm_irq_routing_entry{};
+        e.gsi = i;
+        e.type = KVM_IRQ_ROUTING_IRQCHIP;
+        e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+        e.u.irqchip.pin = i;
+    }
+    if (::ioctl(fd(), kSetGsiRouting, table.data()) < 0) return fail_errno("KVM_SET_GSI_ROUTING failed", errno);
     return {};
 }
 

@@ -33,6 +33,11 @@ public:
     // 0..23 to the IOAPIC pins by default.
     Result<> create_irqchip();
     bool has_irqchip() const { return m_irqchip; }
+    // GSI n -> IOAPIC pin n for the first `pins` GSIs, and nothing else. KVM's default routing
+    // also feeds GSIs 0..15 to the in-kernel 8259 PIC, which a machine without a PIC must not
+    // have: the never-initialised PIC forwards a raised line as an ExtINT with vector 0+irq
+    // (an exception vector) to any vCPU whose LINT0 accepts ExtINT.
+    Result<> set_ioapic_routing(unsigned pins);
     // Level of a GSI (KVM_IRQ_LINE); edge-triggered IOAPIC pins see the rising edge.
     Result<> set_irq_line(uint32_t gsi, bool level);
     // The power-on state of the in-kernel PIC/IOAPIC, captured after creation and restored by

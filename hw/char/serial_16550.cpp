@@ -34,6 +34,7 @@ constexpr uint8_t kIirFifosEnabled = 0xc0; // what Linux's autoconfig reads as "
 
 constexpr uint8_t kFcrEnable = 0x01;
 constexpr uint8_t kFcrClearRx = 0x02;
+constexpr uint8_t kFcrClearTx = 0x04;
 constexpr uint8_t kFcrTriggerMask = 0xc0;
 constexpr unsigned kTriggerLevels[4] = {1, 4, 8, 14};
 
@@ -111,7 +112,9 @@ void Serial16550::reset_locked() {
     m_ier = 0;
     m_fcr = 0;
     m_lcr = 0;
-    m_mcr = 0;
+    // QEMU's serial_reset leaves OUT2 set (the PC wiring that gates the interrupt line);
+    // guests and the qtest oracle see 0x08 at power-on.
+    m_mcr = kMcrOut2;
     m_lsr = kLsrThre | kLsrTemt;
     m_msr = modem_inputs_locked();
     m_scr = 0;
@@ -151,6 +154,9 @@ uint8_t Serial16550::read_locked(uint64_t reg, unsigned& notes) {
     switch (reg) {
     case kRegData: {
         if (dlab) return static_cast<uint8_t>(m_divisor);
+        // With the FIFO on, reading an empty receive FIFO gives 0 (QEMU); in character mode
+        // the holding register keeps the last byte.
+        if (m_rx_count == 0 && (m_fcr & kFcrEnable)) m_rbr = 0;
         if (m_rx_count > 0) {
             bool was_full = m_rx_count == rx_capacity_locked();
             m_rbr = m_rx_fifo[m_rx_head];
@@ -244,7 +250,10 @@ void Serial16550::write_locked(uint64_t reg, uint8_t value, unsigned& notes) {
 }
 
 void Serial16550::transmit_locked(uint8_t byte, unsigned& notes) {
+    // Writing THR clears the THRE interrupt; the byte leaving raises it again, so the line
+    // drops and rises: a new edge on the edge-triggered GSI, as with QEMU's 16550.
     m_thr_pending = false;
+    update_irq_locked();
     if (m_mcr & kMcrLoop) {
         // Loopback: the transmitter output is wired to the receiver input, nothing leaves.
         receive_byte_locked(byte);
@@ -264,6 +273,13 @@ void Serial16550::write_fcr_locked(uint8_t value, unsigned& notes) {
     // Toggling FIFO enable resets both FIFOs; the other bits are only programmed while
     // FCR0 is written as 1 (datasheet, FCR description).
     if (enable_changed || ((value & kFcrEnable) && (value & kFcrClearRx))) clear_rx_locked(notes);
+    // Resetting the transmit FIFO (bit 2, implied by toggling FIFO enable) empties the
+    // transmitter, which raises THRE like a sent byte does (QEMU serial.c, 16550A datasheet).
+    if (enable_changed || (value & kFcrClearTx)) {
+        m_lsr |= kLsrThre | kLsrTemt;
+        m_thr_pending = true;
+        update_irq_locked();
+    }
     m_fcr = (value & kFcrEnable) ? (value & (kFcrEnable | kFcrTriggerMask)) : 0;
     // The transmit FIFO is always empty (bytes leave at once), so clearing it changes nothing.
     update_irq_locked();

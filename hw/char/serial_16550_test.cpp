@@ -77,7 +77,7 @@ TEST_F(Fixture, PowerOnState) {
     EXPECT_EQ(rd(kIer), 0x00);
     EXPECT_EQ(rd(kIir), 0x01);
     EXPECT_EQ(rd(kLcr), 0x00);
-    EXPECT_EQ(rd(kMcr), 0x00);
+    EXPECT_EQ(rd(kMcr), 0x08); // OUT2, as QEMU resets it
     EXPECT_EQ(rd(kLsr), 0x60); // THRE | TEMT
     EXPECT_EQ(rd(kMsr), 0xb0); // DCD | DSR | CTS: a connected line, no deltas
     EXPECT_EQ(rd(kScr), 0x00);
@@ -351,7 +351,7 @@ TEST_F(Fixture, ResetReturnsToPowerOn) {
     EXPECT_EQ(rd(kIer), 0);
     EXPECT_EQ(rd(kIir), 0x01);
     EXPECT_EQ(rd(kLcr), 0);
-    EXPECT_EQ(rd(kMcr), 0);
+    EXPECT_EQ(rd(kMcr), 0x08);
     EXPECT_EQ(rd(kLsr), 0x60);
     EXPECT_EQ(rd(kMsr), 0xb0);
     EXPECT_EQ(rd(kScr), 0);

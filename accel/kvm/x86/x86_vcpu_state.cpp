@@ -125,7 +125,8 @@ Result<> set_power_on_state(KvmVcpu& vcpu, bool) {
     TRY(vcpu.set(KVM_SET_FPU, fpu, "KVM_SET_FPU failed"));
     TRY(vcpu.set_msrs(power_on_msrs()));
 
-    // LVT LINT0 = ExtINT, LINT1 = NMI (delivery mode in bits 8..10 of the LVT registers).
+    // LVT LINT0 = ExtINT masked (there is no 8259 behind it on this machine), LINT1 = NMI
+    // (delivery mode in bits 8..10 of the LVT registers, mask in bit 16).
     kvm_lapic_state lapic{};
     TRY(vcpu.get(KVM_GET_LAPIC, lapic, "KVM_GET_LAPIC failed"));
     auto lvt = [&](size_t off, uint32_t mode) {
@@ -134,7 +135,11 @@ Result<> set_power_on_state(KvmVcpu& vcpu, bool) {
         v = (v & ~0x700u) | (mode << 8);
         std::memcpy(lapic.regs + off, &v, 4);
     };
-    lvt(0x350, 7);   // LINT0: ExtINT
+    lvt(0x350, 7);   // LINT0: ExtINT ...
+    uint32_t lint0;
+    std::memcpy(&lint0, lapic.regs + 0x350, 4);
+    lint0 |= 1u << 16;   // ... masked
+    std::memcpy(lapic.regs + 0x350, &lint0, 4);
     lvt(0x360, 4);   // LINT1: NMI
     TRY(vcpu.set(KVM_SET_LAPIC, lapic, "KVM_SET_LAPIC failed"));
     return {};

@@ -212,6 +212,7 @@ Result<> X86VirtMachine::init(const MachineConfig& config) {
     m_kvm = TRY(kvm::KvmSystem::open());
     m_vm = TRY(kvm::KvmVm::create(*m_kvm));
     TRY(m_vm->create_irqchip());
+    TRY(m_vm->set_ioapic_routing(kIoapicPins));
     TRY(m_vm->save_irqchip_reset_state());
     m_slots = std::make_unique<kvm::KvmMemoryListener>(*m_vm);
     address_space_memory().add_listener(*m_slots);
