@@ -59,8 +59,8 @@ Aml ged_device(const X86VirtAcpiConfig& cfg) {
               {field_unit("ESEL", 32)}),
         method("_EVT", 1, true, {
             store(name_ref("ESEL"), local(0)),
-            if_(lequal(and_(local(0), integer(kEselPowerButton)),
-                       integer(kEselPowerButton)),
+            if_(lequal(and_(local(0), integer(kGedEventPowerButton)),
+                       integer(kGedEventPowerButton)),
                 {notify(name_ref("\\_SB.PWRB"), integer(0x80))}),
         }),
     });
@@ -100,7 +100,7 @@ Result<std::vector<uint8_t>> build_x86_virt_dsdt(const X86VirtAcpiConfig& cfg) {
     terms.push_back(std::move(sb));
     // \_S5: SLP_TYPa, SLP_TYPb and two reserved values (ACPI 6.5 §7.4.2). On a hardware-reduced
     // platform OSPM writes SLP_TYPa with SLP_EN to SLEEP_CONTROL_REG (§4.8.3.7).
-    terms.push_back(name("\\_S5", package({integer(kS5SleepType), zero(), zero(), zero()})));
+    terms.push_back(name("\\_S5", package({integer(kSlpTypS5), zero(), zero(), zero()})));
     return definition_block("DSDT", kDsdtRevision, terms);
 }
 
@@ -140,10 +140,10 @@ Result<std::vector<AcpiBlob>> build_x86_virt_acpi(const X86VirtAcpiConfig& cfg) 
 
     FadtConfig fadt_cfg;
     fadt_cfg.dsdt_gpa = dsdt_gpa;
-    fadt_cfg.sleep_control = mmio_byte_register(cfg.acpi_regs_base + kSleepControlOffset);
-    fadt_cfg.sleep_status = mmio_byte_register(cfg.acpi_regs_base + kSleepStatusOffset);
-    fadt_cfg.reset_reg = mmio_byte_register(cfg.acpi_regs_base + kResetRegOffset);
-    fadt_cfg.reset_value = kResetValue;
+    fadt_cfg.sleep_control = mmio_byte_register(cfg.acpi_regs_base + kGedRegSleepControl);
+    fadt_cfg.sleep_status = mmio_byte_register(cfg.acpi_regs_base + kGedRegSleepStatus);
+    fadt_cfg.reset_reg = mmio_byte_register(cfg.acpi_regs_base + kGedRegReset);
+    fadt_cfg.reset_value = kGedResetValue;
     auto fadt = TRY(build_fadt(fadt_cfg));
 
     AcpiBlob tables{base, std::vector<uint8_t>(end - base, 0)};

@@ -10,21 +10,12 @@
 #include <vector>
 
 #include "hw/acpi/aml_builder.h"
+#include "hw/acpi/ged.h"
 #include "util/result.h"
 
 namespace nemu::acpi {
 
-// Hardware-reduced ACPI registers at acpi_regs_base (one byte each), shared with the device
-// model that implements them.
-inline constexpr uint64_t kSleepControlOffset = 0;
-inline constexpr uint64_t kSleepStatusOffset = 1;
-inline constexpr uint64_t kResetRegOffset = 2;
-inline constexpr uint8_t kResetValue = 0x42;
-// SLEEP_CONTROL_REG (ACPI 6.5 §4.8.3.7): SLP_TYP in bits 2-4, SLP_EN bit 5; the DSDT's _S5
-// gives SLP_TYP 5, so poweroff writes (5 << 2) | (1 << 5).
-inline constexpr uint8_t kS5SleepType = 5;
-// GED event selector (the 32-bit ESEL register at ged_base): bit 1 = power button.
-inline constexpr uint32_t kEselPowerButton = 1u << 1;
+// The register layout (offsets, values, event bits) is the device model's: hw/acpi/ged.h.
 inline constexpr uint64_t kGedEselSize = 4;
 
 struct X86VirtAcpiConfig {
