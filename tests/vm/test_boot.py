@@ -85,11 +85,27 @@ class BootBzImage(LabCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.g = vmm.Guest(VMM, ART, smp="4,sockets=2,cores=2", mem="512M")
-        cls.g.start()
-        cls.g.wait_init()
+        for attempt in (1, 2):
+            cls.g = vmm.Guest(VMM, ART, smp="4,sockets=2,cores=2", mem="512M")
+            cls.g.start()
+            try:
+                cls.g.wait_init()
+                cls.dmesg = cls.g.sh("dmesg")[1]
+                if any(e["event"] == "RESET" for e in cls.g.events):
+                    raise vmm.GuestError("the guest reset by itself during boot")
+            except vmm.GuestError as err:
+                # Seen in about 1 of 8 nested boots with 4 vCPUs on the 2-vCPU L1: an AP triple
+                # faults (KVM_EXIT_SHUTDOWN) or the console stops; not yet explained (issue 4
+                # notes). One visible retry, as for the nested-SVM reboot fault; a second
+                # failure is a failure.
+                if attempt == 1:
+                    RETRIES.append("smp4-boot")
+                    note("RETRY the -smp 4 boot once: %s" % str(err).split(";")[0])
+                    cls.g.kill()
+                    continue
+                raise
+            break
         BOOT_TIMES.append(cls.g.boot_seconds)
-        cls.dmesg = cls.g.sh("dmesg")[1]
 
     @classmethod
     def tearDownClass(cls):
