@@ -176,6 +176,25 @@ class BootBzImage(LabCase):
         self.assertEqual(g.wait_exit(30), 0)
 
 
+class MemoryBackends(LabCase):
+    """The guest's RAM from -machine memory-backend=: memfd (shared) and a file in /dev/shm
+    with prealloc; the guest sees the backend's size and the VM boots and answers."""
+
+    @nemu_only("memory-backend= on -M virt (QEMU microvm names its RAM differently)")
+    def test_memfd_and_file_backends(self):
+        shm = "/dev/shm/nemu-lab-ram-%d" % os.getpid()
+        self.addCleanup(lambda: os.path.exists(shm) and os.unlink(shm))
+        for backend in ("memory-backend-memfd,id=mem,size=384M,share=on",
+                        "memory-backend-file,id=mem,size=384M,mem-path=%s,share=on,prealloc=on" % shm):
+            g = self.boot(mem="384M", smp="1", extra=["-object", backend, "-machine", "memory-backend=mem"])
+            kb = int(re.search(r"MemTotal:\s*(\d+)", self.sh_ok(g, "cat /proc/meminfo")).group(1))
+            self.assertTrue(320 * 1024 <= kb <= 384 * 1024, "MemTotal %d kB with %s" % (kb, backend))
+            memdev = g.qmp("query-memdev")["return"]
+            self.assertEqual([(m["id"], m["size"]) for m in memdev], [("mem", 384 << 20)])
+            g.kill()
+        self.assertEqual(os.path.getsize(shm), 384 << 20)
+
+
 class Lifecycle(LabCase):
     def test_reboot_memory_1g_power_button(self):
         """-m 1G -smp 1; reboot -f -> RESET, a second boot; system_powerdown -> acpid -> SHUTDOWN."""
