@@ -158,11 +158,10 @@ uint8_t Serial16550::read_locked(uint64_t reg, unsigned& notes) {
         // the holding register keeps the last byte.
         if (m_rx_count == 0 && (m_fcr & kFcrEnable)) m_rbr = 0;
         if (m_rx_count > 0) {
-            bool was_full = m_rx_count == rx_capacity_locked();
             m_rbr = m_rx_fifo[m_rx_head];
             m_rx_head = (m_rx_head + 1) % kFifoSize;
             m_rx_count--;
-            if (was_full) input_freed_locked(notes);
+            input_freed_locked(notes);
         }
         if (m_rx_count == 0) m_lsr &= ~kLsrDr;
         // Reading RBR clears the timeout indication; a real UART raises it again after four
@@ -346,11 +345,11 @@ void Serial16550::clear_rx_locked(unsigned& notes) {
 }
 
 void Serial16550::input_freed_locked(unsigned& notes) {
-    // The backend is told whenever room appears after the FIFO was full, not only after a
-    // can_receive() that answered 0: a buffering backend (the mux) may have filled the FIFO
-    // exactly and still hold bytes, which would otherwise wait for input that never comes.
-    if ((m_input_blocked || m_rx_count + 1 == rx_capacity_locked()) && !(m_mcr & kMcrLoop) &&
-        m_rx_count < rx_capacity_locked()) {
+    // The backend is told whenever room appears while it may still hold bytes, not only after
+    // a can_receive() that answered 0: a buffering backend (the mux) may have filled all the
+    // room it was offered and kept the rest, which would otherwise wait for a notice that never
+    // comes (receive() sets m_input_blocked then).
+    if (m_input_blocked && !(m_mcr & kMcrLoop) && m_rx_count < rx_capacity_locked()) {
         m_input_blocked = false;
         notes |= kNoteAcceptInput;
     }
@@ -384,12 +383,19 @@ size_t Serial16550::can_receive() {
     // In loopback the serial input is disconnected from the outside (datasheet, MCR bit 4).
     size_t room = (m_mcr & kMcrLoop) ? 0 : rx_capacity_locked() - m_rx_count;
     if (room == 0) m_input_blocked = true;
+    m_offered_room = room;
     return room;
 }
 
 void Serial16550::receive(std::span<const uint8_t> data) {
     std::lock_guard guard(m_lock);
     if (m_mcr & kMcrLoop) return;
+    // All the offered room used: the backend may hold more. The FIFO need not be full now — a
+    // vCPU may have read bytes between can_receive() and this call (the nested-lab console
+    // stall with 2 vCPUs: the FIFO ended at 15 of 16, the mux kept the rest and nobody asked
+    // for it) — so the next byte the guest reads sends the accept_input notice.
+    if (data.size() >= m_offered_room) m_input_blocked = true;
+    m_offered_room = 0;
     for (uint8_t byte : data) receive_byte_locked(byte);
     rx_idle_locked();
     update_irq_locked();

@@ -118,7 +118,10 @@ private:
     bool m_thr_pending = false;     // THRE interrupt pending (cleared by IIR read / THR write)
     bool m_timeout_pending = false; // character timeout interrupt pending
     bool m_irq_level = false;       // last level driven on m_irq
-    bool m_input_blocked = false;   // can_receive() returned 0 since the last accept_input
+    // The backend may hold input we have no room for: can_receive() answered 0, or a receive()
+    // used all the room the last can_receive() offered. Cleared by the accept_input notice.
+    bool m_input_blocked = false;
+    size_t m_offered_room = 0;      // what the last can_receive() answered
 
     // Chardev side (chardev pointer and poster change on the main loop only).
     chardev::Chardev* m_chardev = nullptr;

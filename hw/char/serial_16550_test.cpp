@@ -255,6 +255,34 @@ TEST_F(Fixture, FifoFilledExactlyStillGetsAcceptInputWhenRoomAppears) {
     EXPECT_EQ(chr.input_updates, before + 1);
 }
 
+// The race behind the nested-lab console stall: the main loop asks can_receive() (room 1),
+// a vCPU reads a byte, then the byte arrives. The FIFO is not full afterwards, yet the backend
+// filled all the room it was offered and may hold more: the guest's next read must notify.
+TEST_F(Fixture, RoomUsedUpWhileGuestReadsStillNotifies) {
+    attach_inline();
+    wr(kFcr, 0x01);
+    uart.receive(chardev::test::bytes("0123456789abcde")); // 15 of 16, the backend is empty
+    ASSERT_EQ(uart.can_receive(), 1u);
+    EXPECT_EQ(rd(kRx), '0');                                // the vCPU, between the two calls
+    uart.receive(chardev::test::bytes("f"));                // fills the offered room: 15 again
+    int before = chr.input_updates;
+    EXPECT_EQ(rd(kRx), '1');
+    EXPECT_EQ(chr.input_updates, before + 1);
+    for (char c : std::string("23456789abcdef")) EXPECT_EQ(rd(kRx), c);
+    EXPECT_EQ(chr.input_updates, before + 1);               // one notice, not one per byte
+}
+
+// A backend that delivered less than it was offered has nothing left: no notices.
+TEST_F(Fixture, ShortDeliveryNeedsNoNotice) {
+    attach_inline();
+    wr(kFcr, 0x01);
+    ASSERT_EQ(uart.can_receive(), 16u);
+    uart.receive(chardev::test::bytes("abc"));
+    int before = chr.input_updates;
+    for (char c : std::string("abc")) EXPECT_EQ(rd(kRx), c);
+    EXPECT_EQ(chr.input_updates, before);
+}
+
 TEST_F(Fixture, FifoOverflowSetsOverrunAndKeepsTheFifo) {
     attach_inline();
     wr(kFcr, 0xc1); // trigger 14
