@@ -110,8 +110,10 @@ def main():
         for key in ('allow-oob', 'features'):
             if e.get(key) != q.get(key):
                 errs.append('%s.%s: nemu %r != qemu %r' % (e['name'], key, e.get(key), q.get(key)))
+    # nemu's own commands carry QAPI's downstream-extension prefix (qapi/schema/nemu.json);
+    # every other command and event must exist in QEMU 7.2.
     missing = [e['name'] for e in ours if e['meta-type'] in ('command', 'event')
-               and e['name'] not in rt.by]
+               and e['name'] not in rt.by and not e['name'].startswith('__org.nemu_')]
     for name in missing:
         errs.append('%s: not in QEMU 7.2' % name)
     for line in errs:
