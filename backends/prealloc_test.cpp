@@ -75,13 +75,17 @@ TEST_P(PreallocMethods, FailureIsAnErrorNotACrash) {
     o.shared = true;
     auto m = HostMapping::map(fd.get(), 4 * host_page_size(), o, "map");
     ASSERT_TRUE(m);
+    // SIG_DFL in a plain build; ASan has its own SIGBUS handler installed.
+    struct sigaction before {};
+    ASSERT_EQ(::sigaction(SIGBUS, nullptr, &before), 0);
     auto r = prealloc_memory(m->data(), 4 * host_page_size(), host_page_size(), 4, false, GetParam());
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().msg, "qemu_prealloc_mem: preallocating memory failed: Bad address");
     // The process-wide SIGBUS disposition is restored afterwards.
     struct sigaction now {};
     ASSERT_EQ(::sigaction(SIGBUS, nullptr, &now), 0);
-    EXPECT_EQ(now.sa_handler, SIG_DFL);
+    EXPECT_EQ(now.sa_handler, before.sa_handler);
+    EXPECT_EQ(now.sa_flags, before.sa_flags);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, PreallocMethods, ::testing::Values(PopulateMethod::Auto, PopulateMethod::Touch));
