@@ -18,6 +18,8 @@ PACKAGES=(
     acpica-tools        # iasl -d checks the ACPI tables nemu builds
     busybox-static cpio xz-utils # the lab guest's initramfs and the PVH vmlinux extraction
     binutils            # readelf/objcopy for the lab's tiny guests
+    liburing-dev        # block layer: aio=io_uring
+    zlib1g-dev libzstd-dev # block layer: compressed qcow2 clusters (deflate and zstd)
 )
 
 force=0

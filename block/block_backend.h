@@ -1,0 +1,93 @@
+#pragma once
+// A BlockBackend is what a device (virtio-blk) or a drive (-drive id=) holds: the root node of
+// a graph, the I/O engine that runs its requests, the writethrough/FUA rule, I/O throttling
+// (block_set_io_throttle), error policy (werror/rerror) and the statistics query-blockstats
+// reports. Thread: home loop only (the main loop or the device's iothread); completions
+// return there.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "block/block_node.h"
+#include "block/block_types.h"
+#include "block/io_engine.h"
+#include "util/event_loop.h"
+#include "util/result.h"
+
+namespace nemu::block {
+
+// QAPI BlockDeviceStats members that nemu keeps (names as on the wire, in comments).
+struct BlockStats {
+    uint64_t rd_bytes = 0, wr_bytes = 0, unmap_bytes = 0;              // rd_bytes wr_bytes unmap_bytes
+    uint64_t rd_operations = 0, wr_operations = 0, flush_operations = 0, unmap_operations = 0;
+    uint64_t rd_merged = 0, wr_merged = 0, unmap_merged = 0;
+    uint64_t rd_total_time_ns = 0, wr_total_time_ns = 0, flush_total_time_ns = 0, unmap_total_time_ns = 0;
+    uint64_t failed_rd_operations = 0, failed_wr_operations = 0, failed_flush_operations = 0,
+             failed_unmap_operations = 0;
+    uint64_t invalid_rd_operations = 0, invalid_wr_operations = 0, invalid_flush_operations = 0,
+             invalid_unmap_operations = 0;
+    int64_t wr_highest_offset = 0;
+    std::optional<int64_t> idle_time_ns; // ns since the last completed request; none before one
+};
+
+// QAPI BlockIOThrottle limits (0 = unlimited). *_max are burst rates allowed for *_max_length
+// seconds (default 1); iops_size counts large requests as several operations.
+struct ThrottleLimits {
+    uint64_t bps = 0, bps_rd = 0, bps_wr = 0, iops = 0, iops_rd = 0, iops_wr = 0;
+    uint64_t bps_max = 0, bps_rd_max = 0, bps_wr_max = 0, iops_max = 0, iops_rd_max = 0, iops_wr_max = 0;
+    uint64_t bps_max_length = 1, bps_rd_max_length = 1, bps_wr_max_length = 1;
+    uint64_t iops_max_length = 1, iops_rd_max_length = 1, iops_wr_max_length = 1;
+    uint64_t iops_size = 0;
+    std::string group;
+    bool enabled() const;
+};
+// QEMU's checks (throttle.c throttle_is_valid), with its error messages.
+Result<> validate_throttle(const ThrottleLimits& limits);
+
+struct BackendOptions {
+    bool write_cache = true;          // false: writethrough, every write gets FUA
+    OnError on_read_error = OnError::Report;  // rerror (QEMU default report)
+    OnError on_write_error = OnError::Enospc; // werror (QEMU default enospc)
+    DetectZeroes detect_zeroes = DetectZeroes::Off;
+    AioMode aio = AioMode::IoUring;
+};
+
+enum class ErrorAction { Report, Ignore, Stop };
+
+class BlockBackend {
+public:
+    // name: the -drive id / device's backend name ("" for an anonymous backend).
+    static Result<std::unique_ptr<BlockBackend>> create(std::string name, std::shared_ptr<BlockNode> root,
+                                                        EventLoop& home, BackendOptions options);
+    ~BlockBackend(); // drains
+
+    // Home thread only. Applies throttling (queues the request until the budget allows),
+    // writethrough (fua), detect-zeroes, and counts stats; done runs on the home loop.
+    void submit(BlockRequest req, BlockCompletion done);
+    void drain();
+
+    const std::string& name() const { return m_name; }
+    BlockNode& root() const { return *m_root; }
+    std::shared_ptr<BlockNode> root_shared() const { return m_root; }
+    const BackendOptions& options() const { return m_options; }
+    void set_write_cache(bool on) { m_options.write_cache = on; }
+    BlockStats stats() const;
+
+    Result<> set_throttle(const ThrottleLimits& limits);
+    const ThrottleLimits& throttle() const;
+
+    // What the device should do with a failed request (werror/rerror and the errno).
+    ErrorAction error_action(bool is_read, int err) const;
+
+private:
+    struct Impl;
+    BlockBackend(std::string name, std::shared_ptr<BlockNode> root, BackendOptions options, std::unique_ptr<Impl> impl);
+    std::string m_name;
+    std::shared_ptr<BlockNode> m_root;
+    BackendOptions m_options;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace nemu::block

@@ -1,0 +1,56 @@
+#pragma once
+// Asynchronous execution of block requests on behalf of one BlockBackend (QEMU's aio=
+// modes). Requests are submitted and completed on the backend's home event loop (the main
+// loop, or an iothread's loop); the I/O itself runs on worker threads (aio=threads) or in
+// io_uring (aio=io_uring, for the parts of a request that BlockNode::map() reports as plain
+// host extents; the rest goes to worker threads), so the home loop never blocks.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "block/block_node.h"
+#include "block/block_types.h"
+#include "util/event_loop.h"
+#include "util/result.h"
+
+namespace nemu::block {
+
+enum class BlockOp { Read, Write, Flush, Discard, WriteZeroes };
+
+struct BlockRequest {
+    BlockOp op = BlockOp::Read;
+    uint64_t offset = 0;
+    uint64_t length = 0;     // Discard/WriteZeroes; for Read/Write it is iov_size(iov)
+    std::vector<iovec> iov;  // Read/Write buffers; they stay valid until completion
+    bool fua = false;        // Write: durable on completion
+    bool may_unmap = false;  // WriteZeroes: deallocation allowed
+};
+
+// Runs on the home loop thread, after submit() has returned (never inside it).
+using BlockCompletion = std::function<void(Result<>)>;
+
+class IoEngine {
+public:
+    virtual ~IoEngine() = default;
+    // Home thread only. `node` must stay alive until the completion has run.
+    virtual void submit(std::shared_ptr<BlockNode> node, BlockRequest req, BlockCompletion done) = 0;
+    // Home thread only: run the home loop until every submitted request has completed and
+    // its completion has run (blockdev-del, shutdown, tests).
+    virtual void drain() = 0;
+    virtual uint64_t in_flight() const = 0;
+};
+
+// aio=threads: a pool of up to `max_workers` threads (QEMU's thread-pool-max, 64).
+std::unique_ptr<IoEngine> make_thread_engine(EventLoop& home, unsigned max_workers = 64);
+// aio=io_uring: a ring of `queue_depth` entries whose completions wake `home` through an
+// eventfd; requests whose extents are not plain host data go to an internal thread engine.
+// Fails (with the errno) where the kernel has no io_uring.
+Result<std::unique_ptr<IoEngine>> make_uring_engine(EventLoop& home, unsigned queue_depth = 128);
+// aio=native is served by the io_uring engine when available, else threads.
+Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home);
+
+} // namespace nemu::block
