@@ -1,0 +1,39 @@
+#pragma once
+// Building node graphs: from BlockdevOptions (-blockdev in JSON or keyval form once converted
+// to JSON, blockdev-add) and from an image file name the way `-drive file=` and qemu-img do.
+// Thread: main loop (opening does synchronous I/O on the image's headers).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "block/block_node.h"
+#include "block/block_types.h"
+#include "util/json.h"
+#include "util/result.h"
+
+namespace nemu::block {
+
+// Looks up an existing node by node-name, for references such as "file": "disk0-file" or
+// "backing": "base". Returns null when there is no such node.
+using NodeResolver = std::function<std::shared_ptr<BlockNode>(std::string_view node_name)>;
+
+// Longest backing chain nemu opens (QEMU has no fixed limit, but a chain this deep is either
+// a loop that escaped detection or a hostile image).
+inline constexpr unsigned kMaxBackingChain = 64;
+
+// BlockdevOptions (qapi/block-core.json) for the drivers nemu has: file, host_device, raw,
+// qcow2, vpc. Nested "file"/"backing" are objects or node-name strings; "backing": null
+// opens without the backing file. Errors use QEMU 7.2's messages (e.g. "Could not open
+// 'x': No such file or directory", "Unknown driver 'foo'" — check against qemu).
+// Nodes created here get the node-name from the options, or none (the caller names them).
+Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve);
+
+// An image by file name: the file protocol, then `format` ("" = probe, as qemu-img does,
+// QEMU's raw-probing rules), then the backing chain the header names (relative names are
+// resolved against the image's directory; loops and chains past kMaxBackingChain are errors).
+Result<std::shared_ptr<BlockNode>> open_image(const std::string& filename, const std::string& format,
+                                              const OpenFlags& flags);
+
+} // namespace nemu::block
