@@ -84,7 +84,8 @@ public:
         op->fua = req.fua;
         op->fd = ext.fd;
         op->host_offset = ext.host_offset;
-        op->rest = std::move(req.iov);
+        op->rest = req.iov;
+        op->req = std::move(req);
         Op* raw = op.get();
         m_ops.emplace(raw, std::move(op));
         m_pending.push_back(raw);
@@ -107,6 +108,7 @@ private:
         uint64_t host_offset = 0; // of the first byte not yet transferred
         std::vector<iovec> rest;  // what is left, from index `first` on
         size_t first = 0;
+        BlockRequest req;         // as submitted, for the thread-engine fallback
     };
 
     // Move pending steps into free SQEs (at most m_depth in the ring, so the completion
@@ -153,6 +155,17 @@ private:
     void step_done(Op* op, int res) {
         if (res == -EINTR || res == -EAGAIN) {
             m_pending.push_back(op);
+            return;
+        }
+        if (res == -EINVAL) {
+            // An O_DIRECT fd rejects buffers or offsets that are not aligned; the node's own
+            // read()/write() bounces them. Redoing the whole request is harmless: it is
+            // idempotent, and nothing has completed yet.
+            auto it = m_ops.find(op);
+            std::unique_ptr<Op> owned = std::move(it->second);
+            m_ops.erase(it);
+            --m_in_flight;
+            m_threads->submit(std::move(owned->node), std::move(owned->req), std::move(owned->done));
             return;
         }
         if (res < 0) {
