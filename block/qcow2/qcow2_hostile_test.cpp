@@ -3,6 +3,7 @@
 #include "block/qcow2/qcow2_header.h"
 #include "block/qcow2/qcow2_l2.h"
 #include "block/qcow2/qcow2_mem_node.h"
+#include "block/qcow2/qcow2_refcount.h"
 #include "block/qcow2/qcow2_test_util.h"
 
 namespace nemu::block::qcow2::test {
@@ -166,19 +167,33 @@ TEST(Qcow2Hostile, TableEntriesGiveEio) {
     }
 }
 
-TEST(Qcow2Hostile, RefcountFullAtOrderMaxIsEnospcNotWraparound) {
-    // refcount_bits=1: a cluster at refcount 1 cannot take a second reference. Make the L2
-    // table look unshared-free (L1 without COPIED) so a write must copy it and free it: fine;
-    // then force an increment through the allocator's invariant check instead: an image whose
-    // refcount block claims every cluster is used makes the allocator grow, not wrap.
-    TempDir d;
-    const std::string img = d / "r.qcow2";
-    ASSERT_EQ(sh("qemu-img create -q -f qcow2 -o refcount_bits=1,cluster_size=512 " + img + " 1M"), 0);
-    auto n = open_image(img, false);
-    ASSERT_TRUE(n);
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE(write_buf(**n, i * 4096ull, std::vector<uint8_t>(512, 9)));
-    n->reset();
-    expect_check_clean(img);
+TEST(Qcow2Hostile, RefcountOverflowIsEnospcNotWraparound) {
+    for (uint32_t bits : {1u, 2u, 16u}) {
+        SCOPED_TRACE(bits);
+        auto mem = std::make_shared<testing::MemNode>(std::vector<uint8_t>{});
+        Qcow2CreateOptions o;
+        o.cluster_size = 512;
+        o.refcount_bits = bits;
+        ASSERT_TRUE(qcow2_create(*mem, 1 << 20, o));
+        const auto img = mem->data();
+        auto h = parse_header(img, img.size());
+        ASSERT_TRUE(h) << h.error().msg;
+        std::vector<uint64_t> table(h->cluster_size() / 8);
+        for (size_t i = 0; i < table.size(); ++i) table[i] = be64(&img[h->refcount_table_offset + i * 8]);
+        std::atomic<uint64_t> end{img.size()};
+        Refcounts rc(*mem, h->cluster_bits, h->refcount_order, table, h->refcount_table_offset, 1, end,
+                     [](uint64_t, uint32_t) { return Result<>{}; });
+        ASSERT_EQ(*rc.get(0), 1u); // the header
+        for (uint64_t v = 1; v < rc.max_refcount(); ++v) ASSERT_TRUE(rc.update(0, +1));
+        auto r = rc.update(0, +1);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().sys_errno, ENOSPC);
+        EXPECT_EQ(*rc.get(0), rc.max_refcount());
+        EXPECT_EQ(*rc.get(1), 1u); // the neighbour entry is untouched
+        auto u = rc.update(100, -1); // a free cluster cannot drop below 0
+        ASSERT_FALSE(u);
+        EXPECT_EQ(u.error().sys_errno, EIO);
+    }
 }
 
 TEST(Qcow2Hostile, ReadOnlyOpenNeverWrites) {
