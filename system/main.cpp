@@ -22,6 +22,7 @@
 #include "system/qtest_frontend.h"
 #include "system/register_types.h"
 #include "system/startup_config.h"
+#include "system/block_setup.h"
 #include "system/vm.h"
 
 namespace nemu {
@@ -247,6 +248,7 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
         vm.clock().set(0);
     }
     TRY(create_objects(vm, cfg));
+    TRY(create_block_devices(vm, cfg));
 
     if (cfg.preconfig) {
         vm.set_preconfig_continuation([&vm, cfg, mem, serials] { return finish_machine(vm, cfg, mem, serials); });

@@ -103,9 +103,22 @@ constexpr OptionDef kOptions[] = {
     {"hdc", true, Support::Unsupported, true, OptionGroup::Block},
     {"hdd", true, Support::Unsupported, true, OptionGroup::Standard},
     {"cdrom", true, Support::Unsupported, true, OptionGroup::Block},
-    {"blockdev", true, Support::Later, true, OptionGroup::Block,
-     "-blockdev [driver=]driver[,node-name=N][,discard=ignore|unmap]\n"},
-    {"drive", true, Support::Later, true, OptionGroup::Block},
+    {"blockdev", true, Support::Supported, true, OptionGroup::Block,
+     "-blockdev [driver=]driver[,node-name=N][,discard=ignore|unmap]\n"
+     "          [,cache.direct=on|off][,cache.no-flush=on|off]\n"
+     "          [,read-only=on|off][,auto-read-only=on|off]\n"
+     "          [,force-share=on|off][,detect-zeroes=on|off|unmap]\n"
+     "          [,driver specific parameters...]\n"
+     "                configure a block backend\n"},
+    {"drive", true, Support::Supported, true, OptionGroup::Block,
+     "-drive [file=file][,if=none][,media=d][,index=i]\n"
+     "       [,cache=writethrough|writeback|none|directsync|unsafe][,format=f]\n"
+     "       [,snapshot=on|off][,rerror=ignore|stop|report]\n"
+     "       [,werror=ignore|stop|report|enospc][,id=name]\n"
+     "       [,aio=threads|native|io_uring]\n"
+     "       [,readonly=on|off]\n"
+     "       [,discard=ignore|unmap][,detect-zeroes=on|off|unmap]\n"
+     "                use 'file' as a drive image (if=none only: attach it with -device)\n"},
     {"mtdblock", true, Support::Unsupported, true, OptionGroup::Block},
     {"sd", true, Support::Unsupported, true, OptionGroup::Block},
     {"snapshot", false, Support::Later, true, OptionGroup::Block},

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "system/cmdline.h"
+#include "system/cmdline_block.h"
 #include "system/cmdline_chardev.h"
 #include "system/cmdline_misc.h"
 #include "util/result.h"
@@ -27,6 +28,17 @@ struct StartupConfig {
     std::vector<std::string> m_args, smp_args;
     std::vector<std::string> objects;      // raw -object texts
     std::vector<std::string> devices;
+    // -blockdev (options as BlockdevOptions JSON) and -drive, with their option texts.
+    struct Blockdev {
+        Json options;
+        std::string where;
+    };
+    struct DriveArg {
+        cmdline::DriveSpec spec;
+        std::string where;
+    };
+    std::vector<Blockdev> blockdevs;
+    std::vector<DriveArg> drives;
     // Chardev specs with the option text they came from (for error locations).
     struct Chr {
         cmdline::ChardevSpec spec;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "block/block_graph.h"
 #include "chardev/chardev.h"
 #include "hw/core/machine.h"
 #include "hw/core/virtual_clock.h"
@@ -54,6 +55,8 @@ public:
     monitor::EventBroadcaster& events() { return m_events; }
     // QEMU_CLOCK_VIRTUAL: driven by qtest's clock_step under -accel qtest.
     hw::VirtualClock& clock() { return m_clock; }
+    // Nodes and drives (-blockdev, -drive, blockdev-add): main loop only.
+    block::BlockGraph& block_graph() { return m_block_graph; }
 
     // Identity (-name, -uuid).
     std::optional<std::string> m_name;
@@ -113,6 +116,7 @@ private:
     RunStateMachine m_runstate;
     monitor::EventBroadcaster m_events;
     hw::VirtualClock m_clock;
+    block::BlockGraph m_block_graph;
     std::function<Result<>()> m_finish_preconfig;
     std::vector<std::unique_ptr<monitor::QmpMonitor>> m_monitors;
     int m_exit_status = 0;

@@ -1,0 +1,47 @@
+// QMP handlers of the block layer (QEMU 7.2 qapi/block-core.json; blockdev.c, block/qapi.c).
+// Errors are QEMU's texts, checked live against qemu-system-x86_64 -M none.
+#include "monitor/command_context.h"
+#include "qapi/qapi-commands.h"
+#include "qapi/qapi-events.h"
+#include "system/block_setup.h"
+#include "system/vm.h"
+
+namespace nemu::qapi {
+
+// blockdev.c qmp_blockdev_del.
+Result<> qmp_blockdev_del(CommandContext& ctx, const BlockdevDelArg& args) {
+    return ctx.vm().block_graph().delete_blockdev(args.node_name);
+}
+
+// blockdev.c qmp_block_resize.
+Result<> qmp_block_resize(CommandContext& ctx, const BlockResizeArg& args) {
+    const auto& device = args.device;
+    const auto& node_name = args.node_name;
+    int64_t size = args.size;
+    if (device && node_name) return fail("Cannot specify both device and node-name");
+    auto node = TRY(ctx.vm().block_graph().lookup(device.value_or(""), node_name.value_or("")));
+    if (size < 0) return fail("Parameter 'size' expects a >0 size");
+    if (node->read_only()) return fail("Image is read-only");
+    if (auto r = node->truncate(static_cast<uint64_t>(size)); !r) return make_error(std::move(r).error());
+    return {};
+}
+
+} // namespace nemu::qapi
+
+namespace nemu {
+
+void emit_block_io_error(Vm& vm, const std::string& device, const std::string& node_name, bool is_read,
+                         block::ErrorAction action, bool nospace, const std::string& reason) {
+    using qapi::BlockErrorAction;
+    BlockErrorAction a = action == block::ErrorAction::Stop     ? BlockErrorAction::Stop
+                         : action == block::ErrorAction::Ignore ? BlockErrorAction::Ignore
+                                                                : BlockErrorAction::Report;
+    // QEMU sends nospace only with werror/rerror=enospc-style policies (block-backend.c
+    // send_qmp_error_event: "nospace" is always present there; keep it when asked).
+    qapi::qapi_event_send_block_io_error(vm.events(), device,
+                                         node_name.empty() ? std::nullopt : std::optional<std::string>(node_name),
+                                         is_read ? qapi::IoOperationType::Read : qapi::IoOperationType::Write, a,
+                                         std::optional<bool>(nospace), reason);
+}
+
+} // namespace nemu
