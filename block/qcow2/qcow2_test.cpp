@@ -157,6 +157,18 @@ TEST(Qcow2Write, OverCompressedBackingAndSnapshot) {
     expect_check_clean(d / "o.qcow2");
     expect_content(d, d / "o.qcow2", expect);
 
+    // Growing an overlay over a longer backing file exposes zeroes, not the backing data.
+    ASSERT_EQ(sh("cd " + d.path + " && qemu-img create -q -f qcow2 -b src.raw -F raw g.qcow2 1000448"), 0);
+    {
+        auto g = open_image(d / "g.qcow2", false);
+        ASSERT_TRUE(g);
+        ASSERT_TRUE((*g)->truncate(3 << 20));
+    }
+    expect.assign(raw.begin(), raw.begin() + 1000448);
+    expect.resize(3 << 20, 0);
+    expect_check_clean(d / "g.qcow2");
+    EXPECT_EQ(oracle_raw(d, d / "g.qcow2"), expect);
+
     // Clusters shared with an internal snapshot are copied, the snapshot keeps its data.
     ASSERT_EQ(sh("qemu-img create -q -f qcow2 " + d / "s.qcow2 2M"), 0);
     qemu_io(d / "s.qcow2", "-c 'write -P 0x66 0 2M'");

@@ -191,12 +191,25 @@ Result<> Qcow2Node::truncate(uint64_t new_length) {
     if (new_length > (uint64_t{1} << 62)) return io_error(EFBIG, "Image is too big");
     const uint64_t span = cs() * l2_entries();
     const uint64_t needed = (new_length + span - 1) / span;
+    const uint64_t old_length = m_hdr.size;
     if (needed > m_l1.size()) TRY(grow_l1(needed, new_length));
     else {
         m_hdr.size = new_length;
         TRY(write_header());
     }
     m_size = new_length;
+    // The grown area must read as zeroes, not as a longer backing file's data (as QEMU): the
+    // partial cluster by a data write, whole clusters by the zero flag (v3 only).
+    const uint64_t blen = m_backing ? m_backing->length() : 0;
+    if (blen > old_length && m_hdr.version >= 3) {
+        if (old_length % cs()) {
+            std::vector<uint8_t> z(cs() - old_length % cs(), 0);
+            iovec v{z.data(), z.size()};
+            TRY(allocate_write(old_length, std::span<const iovec>(&v, 1)));
+        }
+        const uint64_t last = (std::min(blen, new_length) + cs() - 1) / cs();
+        for (uint64_t c = (old_length + cs() - 1) / cs(); c < last; ++c) TRY(set_entry(c, true, false));
+    }
     return {};
 }
 
