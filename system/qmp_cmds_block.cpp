@@ -18,7 +18,7 @@ Result<> qmp_block_resize(CommandContext& ctx, const BlockResizeArg& args) {
     const auto& device = args.device;
     const auto& node_name = args.node_name;
     int64_t size = args.size;
-    if (device && node_name) return fail("Cannot specify both device and node-name");
+    // QEMU 7.2 accepts both and looks the device up first (block.c bdrv_lookup_bs).
     auto node = TRY(ctx.vm().block_graph().lookup(device.value_or(""), node_name.value_or("")));
     if (size < 0) return fail("Parameter 'size' expects a >0 size");
     if (node->read_only()) return fail("Image is read-only");
