@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -246,6 +247,66 @@ TEST(VhdNode, ConcurrentWritersIntoTheSameNewBlock) {
     EXPECT_TRUE(std::equal(expect.begin(), expect.end(), raw.begin()));
     // Exactly two blocks were allocated (bitmap + 2 MiB each), none twice.
     EXPECT_EQ(read_file(d).size(), size0 + 2 * (512 + (2 << 20)));
+}
+
+// A dynamic image with 4 KiB blocks (qemu-img only makes 2 MiB ones): 16 blocks, BAT at 1536,
+// "qem2" with the maximum geometry so the size is current_size.
+std::vector<uint8_t> small_block_image() {
+    namespace F = footer_field;
+    std::vector<uint8_t> img(2048 + 512, 0);
+    uint8_t* f = img.data();
+    std::memcpy(f, "conectix", 8);
+    store_be32(f + F::kDataOffset + 4, 512);
+    std::memcpy(f + F::kCreatorApp, "qem2", 4);
+    store_be32(f + F::kCurrentSize + 4, 64 * 1024);
+    f[F::kCylinders] = 0xff;
+    f[F::kCylinders + 1] = 0xff;
+    f[F::kHeads] = 16;
+    f[F::kSectorsPerTrack] = 255;
+    store_be32(f + F::kDiskType, 3);
+    store_be32(f + F::kChecksum, vhd_checksum(std::span<const uint8_t>(f, 512), F::kChecksum));
+    uint8_t* h = img.data() + 512;
+    std::memcpy(h, "cxsparse", 8);
+    std::memset(h + dyn_field::kDataOffset, 0xff, 8);
+    store_be32(h + dyn_field::kTableOffset + 4, 1536);
+    store_be32(h + dyn_field::kMaxTableEntries, 16);
+    store_be32(h + dyn_field::kBlockSize, 4096);
+    std::memset(img.data() + 1536, 0xff, 512);
+    std::memcpy(img.data() + 2048, f, 512);
+    return img;
+}
+
+TEST(VhdNode, SmallBlocksBothWays) {
+    TempDir dir;
+    const auto a = dir.file("a.vhd"), b = dir.file("b.vhd");
+    write_file(a, small_block_image());
+    write_file(b, small_block_image());
+    ASSERT_EQ(qemu_virtual_size(a), 64 * 1024);
+    // qemu writes, nemu reads.
+    ASSERT_EQ(run("qemu-io -f vpc -c 'write -P 0x61 5000 9000' -c 'write -P 0x62 60000 100' '" + a + "'"), 0);
+    const auto expect = qemu_raw(a, dir.file("a.raw"));
+    ASSERT_EQ(expect.size(), 64u * 1024);
+    auto na = open_vhd(a, true);
+    ASSERT_TRUE(na) << na.error().msg;
+    EXPECT_EQ((*na)->block_size(), 4096u);
+    std::vector<uint8_t> got(expect.size());
+    ASSERT_TRUE(node_read(**na, 0, got));
+    EXPECT_TRUE(got == expect);
+    // nemu writes, qemu reads.
+    std::vector<uint8_t> shadow(64 * 1024, 0);
+    {
+        auto nb = open_vhd(b, false);
+        ASSERT_TRUE(nb) << nb.error().msg;
+        std::mt19937 rng(7);
+        for (int i = 0; i < 30; ++i) {
+            const uint64_t off = rng() % shadow.size();
+            const uint64_t n = std::min<uint64_t>(1 + rng() % 10000, shadow.size() - off);
+            std::vector<uint8_t> buf(n, static_cast<uint8_t>(i + 1));
+            ASSERT_TRUE(node_write(**nb, off, buf));
+            std::fill_n(shadow.begin() + static_cast<std::ptrdiff_t>(off), n, static_cast<uint8_t>(i + 1));
+        }
+    }
+    EXPECT_TRUE(qemu_raw(b, dir.file("b.raw")) == shadow);
 }
 
 } // namespace
