@@ -33,6 +33,8 @@ class Options:
         self.mem = os.environ.get("NEMU_LAB_MEM", "3G")
         self.smp = os.environ.get("NEMU_LAB_SMP", "2")
         self.cpu = os.environ.get("NEMU_LAB_CPU", "max")
+        # TCG's thread mode for L1: "multi" (one host thread per vCPU) or "single".
+        self.tcg_thread = os.environ.get("NEMU_LAB_TCG_THREAD", "multi")
         self.timeout = float(os.environ.get("NEMU_LAB_TIMEOUT", "3600"))
         self.shares = []
         self.env = []
@@ -62,7 +64,7 @@ def _command_script(argv, opts, cwd):
 
 
 def _qemu_args(art, run, opts, shares):
-    args = [QEMU, "-accel", "tcg,thread=multi", "-M", "pc", "-cpu", opts.cpu, "-smp", str(opts.smp),
+    args = [QEMU, "-accel", "tcg,thread=" + opts.tcg_thread, "-M", "pc", "-cpu", opts.cpu, "-smp", str(opts.smp),
             "-m", opts.mem, "-nodefaults", "-no-user-config", "-display", "none",
             "-monitor", "none", "-no-reboot",
             "-serial", "file:%s/console.log" % run,
