@@ -89,7 +89,16 @@ public:
         Op* raw = op.get();
         m_ops.emplace(raw, std::move(op));
         m_pending.push_back(raw);
-        pump();
+        // One io_uring_submit() for everything submitted in this loop round (completion
+        // callbacks typically submit the next request each): the same batching as QEMU's
+        // io_uring plug. drain() waits for the deferred pump, since the op is in flight.
+        if (!m_pump_scheduled) {
+            m_pump_scheduled = true;
+            m_home.defer([this] {
+                m_pump_scheduled = false;
+                pump();
+            });
+        }
     }
 
     void drain() override {
@@ -213,6 +222,7 @@ private:
     std::deque<Op*> m_pending;
     unsigned m_in_ring = 0;
     uint64_t m_in_flight = 0;
+    bool m_pump_scheduled = false;
 };
 
 } // namespace
