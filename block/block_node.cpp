@@ -65,6 +65,22 @@ template <class Fn> void iov_walk(std::span<const iovec> iov, uint64_t skip, uin
 }
 } // namespace
 
+std::vector<iovec> iov_slice(std::span<const iovec> iov, uint64_t skip, uint64_t len) {
+    std::vector<iovec> out;
+    for (const auto& v : iov) {
+        if (len == 0) break;
+        if (skip >= v.iov_len) {
+            skip -= v.iov_len;
+            continue;
+        }
+        const uint64_t n = std::min<uint64_t>(v.iov_len - skip, len);
+        out.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + skip, n});
+        skip = 0;
+        len -= n;
+    }
+    return out;
+}
+
 void iov_to_buf(std::span<const iovec> iov, uint64_t skip, std::span<uint8_t> dst) {
     uint64_t done = 0;
     iov_walk(iov, skip, dst.size(), [&](uint8_t* p, uint64_t n) {

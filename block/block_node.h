@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "block/block_types.h"
 #include "util/json.h"
@@ -104,6 +105,8 @@ private:
 
 // Total byte count of an iovec list.
 uint64_t iov_size(std::span<const iovec> iov);
+// The iovecs covering bytes [skip, skip + len) of iov (pointers into the same buffers).
+std::vector<iovec> iov_slice(std::span<const iovec> iov, uint64_t skip, uint64_t len);
 // Copy between an iovec list (starting skip bytes in) and a flat buffer.
 void iov_to_buf(std::span<const iovec> iov, uint64_t skip, std::span<uint8_t> dst);
 void iov_from_buf(std::span<const iovec> iov, uint64_t skip, std::span<const uint8_t> src);

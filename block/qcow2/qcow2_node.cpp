@@ -9,22 +9,6 @@ namespace {
 constexpr uint64_t kL2CacheBytes = 16ull << 20;
 } // namespace
 
-std::vector<iovec> iov_slice(std::span<const iovec> iov, uint64_t skip, uint64_t len) {
-    std::vector<iovec> out;
-    for (const auto& v : iov) {
-        if (len == 0) break;
-        if (skip >= v.iov_len) {
-            skip -= v.iov_len;
-            continue;
-        }
-        const uint64_t n = std::min<uint64_t>(v.iov_len - skip, len);
-        out.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + skip, n});
-        skip = 0;
-        len -= n;
-    }
-    return out;
-}
-
 Qcow2Node::Qcow2Node(std::shared_ptr<BlockNode> file, bool read_only, Header h)
     : BlockNode(read_only), m_file(std::move(file)), m_hdr(std::move(h)),
       m_l2_cache(*m_file, m_hdr.cluster_size(), kL2CacheBytes) {}

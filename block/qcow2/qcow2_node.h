@@ -95,7 +95,4 @@ private:
     std::unique_ptr<Refcounts> m_refs;
 };
 
-// A sub-range [skip, skip + len) of an iovec list.
-std::vector<iovec> iov_slice(std::span<const iovec> iov, uint64_t skip, uint64_t len);
-
 } // namespace nemu::block::qcow2

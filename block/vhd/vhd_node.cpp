@@ -7,23 +7,6 @@ namespace nemu::block::vhd {
 
 namespace {
 
-// The iovecs covering bytes [skip, skip + len) of iov.
-std::vector<iovec> slice_iov(std::span<const iovec> iov, uint64_t skip, uint64_t len) {
-    std::vector<iovec> out;
-    for (const auto& v : iov) {
-        if (len == 0) break;
-        if (skip >= v.iov_len) {
-            skip -= v.iov_len;
-            continue;
-        }
-        const uint64_t n = std::min<uint64_t>(v.iov_len - skip, len);
-        out.push_back(iovec{static_cast<uint8_t*>(v.iov_base) + skip, n});
-        skip = 0;
-        len -= n;
-    }
-    return out;
-}
-
 Result<> write_buf(BlockNode& file, uint64_t offset, std::span<const uint8_t> buf) {
     iovec v{const_cast<uint8_t*>(buf.data()), buf.size()};
     return file.write(offset, std::span<const iovec>(&v, 1), false);
@@ -114,7 +97,7 @@ Result<> VhdNode::read_fixed(uint64_t offset, std::span<const iovec> iov) {
     const uint64_t len = iov_size(iov);
     const uint64_t in_file = offset >= m_fixed_data_end ? 0 : std::min(len, m_fixed_data_end - offset);
     if (in_file > 0) {
-        const auto part = slice_iov(iov, 0, in_file);
+        const auto part = iov_slice(iov, 0, in_file);
         TRY(m_file->read(offset, part));
     }
     if (in_file < len) iov_memset(iov, in_file, len - in_file, 0);
@@ -151,7 +134,7 @@ Result<> VhdNode::read_dynamic(uint64_t offset, std::span<const iovec> iov) {
             iov_memset(iov, done, n, 0); // no parent: unallocated blocks read as zeroes
         } else {
             const uint64_t data = TRY(block_data_offset(entry));
-            const auto part = slice_iov(iov, done, n);
+            const auto part = iov_slice(iov, done, n);
             TRY(m_file->read(data + in_block, part));
         }
         done += n;
@@ -175,7 +158,7 @@ Result<> VhdNode::write_dynamic(uint64_t offset, std::span<const iovec> iov) {
         const auto index = static_cast<uint32_t>(pos / bs);
         const uint64_t in_block = pos % bs;
         const uint64_t n = std::min(total - done, bs - in_block);
-        const auto part = slice_iov(iov, done, n);
+        const auto part = iov_slice(iov, done, n);
         uint64_t data_offset;
         {
             std::unique_lock lock(m_mutex);
