@@ -7,17 +7,12 @@
 
 #include "nemu-config.h"
 
-#if __has_include("block/raw_format.h")
 #include "block/raw_format.h"
-#define NEMU_HAVE_RAW 1
-#endif
-#if defined(CONFIG_QCOW2) && __has_include("block/qcow2/qcow2_format.h")
+#ifdef CONFIG_QCOW2
 #include "block/qcow2/qcow2_format.h"
-#define NEMU_HAVE_QCOW2 1
 #endif
-#if defined(CONFIG_VHD) && __has_include("block/vhd/vpc_format.h")
+#ifdef CONFIG_VHD
 #include "block/vhd/vpc_format.h"
-#define NEMU_HAVE_VPC 1
 #endif
 
 namespace nemu::block {
@@ -30,15 +25,13 @@ struct Registry {
     size_t count = 0;
 
     Registry() {
-#ifdef NEMU_HAVE_QCOW2
+#ifdef CONFIG_QCOW2
         formats[count++] = qcow2_format();
 #endif
-#ifdef NEMU_HAVE_VPC
+#ifdef CONFIG_VHD
         formats[count++] = vpc_format();
 #endif
-#ifdef NEMU_HAVE_RAW
         formats[count++] = raw_format();
-#endif
     }
 };
 
@@ -46,13 +39,6 @@ const Registry& registry() {
     static const Registry r;
     return r;
 }
-
-// Used only if the raw driver is not built yet: probe_block_format() must return something.
-int raw_fallback_probe(std::span<const uint8_t>, std::string_view) { return 1; }
-Result<std::shared_ptr<BlockNode>> raw_fallback_open(std::shared_ptr<BlockNode>, const FormatOpenContext&) {
-    return fail("Unknown driver 'raw'");
-}
-constexpr BlockFormat kRawFallback{"raw", raw_fallback_probe, raw_fallback_open};
 
 } // namespace
 
@@ -78,8 +64,7 @@ const BlockFormat& probe_block_format(std::span<const uint8_t> head, std::string
         }
     }
     if (best) return *best;
-    if (const BlockFormat* raw = find_block_format("raw")) return *raw;
-    return kRawFallback;
+    return raw_format();
 }
 
 } // namespace nemu::block

@@ -2,6 +2,10 @@
 #include "block/block_graph.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
 
 namespace nemu::block {
 namespace {
@@ -90,10 +94,22 @@ TEST(BlockGraph, Drives) {
 }
 
 TEST(BlockGraph, BlockdevAddNeedsRootName) {
+    // A real regular file: the file driver refuses /dev/null as QEMU does ("'file' driver
+    // requires '/dev/null' to be a regular file").
+    char path[] = "/tmp/nemu-block-graph-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 4096), 0);
+    ::close(fd);
+    struct Unlink {
+        const char* p;
+        ~Unlink() { ::unlink(p); }
+    } unlink_at_end{path};
     BlockGraph g;
-    auto j = parse_json(R"({"driver":"file","filename":"/dev/null"})");
+    std::string spec = std::string(R"({"driver":"file","filename":")") + path + "\"";
+    auto j = parse_json(spec + "}");
     EXPECT_EQ(g.add_blockdev(*j).error().msg, "'node-name' must be specified for the root node");
-    j = parse_json(R"({"driver":"file","filename":"/dev/null","node-name":"n"})");
+    j = parse_json(spec + R"(,"node-name":"n"})");
     auto n = g.add_blockdev(*j);
     ASSERT_TRUE(n) << n.error().msg;
     EXPECT_EQ(g.add_blockdev(*j).error().msg, "Duplicate nodes with node-name='n'");

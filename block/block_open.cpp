@@ -15,16 +15,7 @@
 #include <vector>
 
 #include "block/block_format.h"
-
-#if __has_include("block/file_node.h")
 #include "block/file_node.h"
-#define NEMU_HAVE_FILE_NODE 1
-#else
-// FIXME(#6): until the file protocol (block/file_node.h) lands, a bare fd node stands in
-// so that graphs can be built and tested; it has no O_DIRECT, locking or aio engine.
-#include <fcntl.h>
-#include "block/testing/fd_node.h"
-#endif
 
 namespace nemu::block {
 
@@ -134,21 +125,11 @@ std::string protocol_filename(const BlockNode& node) {
 
 Result<std::shared_ptr<BlockNode>> open_protocol(const std::string& filename, const OpenFlags& flags,
                                                  bool host_device) {
-#ifdef NEMU_HAVE_FILE_NODE
     FileOptions fo;
     fo.filename = filename;
     fo.flags = flags;
     fo.host_device = host_device;
     return open_file(fo);
-#else
-    (void)host_device;
-    int fd = ::open(filename.c_str(), (flags.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0 && !flags.read_only && flags.auto_read_only && (errno == EACCES || errno == EROFS || errno == EPERM))
-        fd = ::open(filename.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail("Could not open '{}': {}", filename, std::strerror(errno));
-    bool ro = flags.read_only || (::fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
-    return std::shared_ptr<BlockNode>(std::make_shared<testing::FdNode>(UniqueFd(fd), ro));
-#endif
 }
 
 // QEMU's backing file name rules (block.c bdrv_get_full_backing_filename / path_combine): an
@@ -307,13 +288,8 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
         const BlockFormat* fmt = find_block_format(*driver);
         auto file_it = o.find("file");
         if (file_it == o.end()) return fail("Parameter '{}file' is missing", path);
-        auto file = TRY(open_ref(*file_it, path + "file", child_defaults(flags), st));
-
-        FormatOpenContext ctx;
-        ctx.flags = flags;
-        ctx.options = Json::object();
-        for (const auto& [k, v] : o.items())
-            if (!contains(kCommonMembers, k) && k != "file" && k != "backing") ctx.options[k] = v;
+        // QEMU visits the whole BlockdevOptions before opening anything, so type errors
+        // win over errors from opening the children.
         if (*driver == "raw") {
             TRY(opt_uint(o, "offset", path));
             TRY(opt_uint(o, "size", path));
@@ -322,6 +298,15 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
             // Encryption and external data files are not part of nemu's qcow2 (issue #6).
             if (o.contains("encrypt")) return fail("Parameter '{}encrypt' is not supported by nemu", path);
             if (o.contains("data-file")) return fail("Parameter '{}data-file' is not supported by nemu", path);
+        }
+        auto file = TRY(open_ref(*file_it, path + "file", child_defaults(flags), st));
+
+        FormatOpenContext ctx;
+        ctx.flags = flags;
+        ctx.options = Json::object();
+        for (const auto& [k, v] : o.items())
+            if (!contains(kCommonMembers, k) && k != "file" && k != "backing") ctx.options[k] = v;
+        if (*driver == "qcow2") {
             auto b = o.find("backing");
             if (b != o.end() && b->is_null()) {
                 ctx.backing_disabled = true;

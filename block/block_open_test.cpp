@@ -62,9 +62,9 @@ TEST_F(BlockOpenTest, NodeNames) {
               "Invalid node-name: '#block1'");
     EXPECT_EQ(error_of(R"({"driver":"file","filename":")" + f + R"(","node-name":")" + std::string(37, 'a') + "\"}"),
               "Node name too long");
-    auto taken = [](std::string_view n) -> std::shared_ptr<BlockNode> {
+    auto taken = [f](std::string_view n) -> std::shared_ptr<BlockNode> {
         if (n != "a") return nullptr;
-        auto r = open_blockdev(*parse_json(R"({"driver":"file","filename":"/dev/null"})"), none());
+        auto r = open_blockdev(*parse_json(R"({"driver":"file","read-only":true,"filename":")" + f + "\"}"), none());
         return r ? *r : nullptr;
     };
     EXPECT_EQ(error_of(R"({"driver":"file","filename":")" + f + R"(","node-name":"a"})", taken),
@@ -109,7 +109,9 @@ TEST_F(BlockOpenTest, ProbeAndChains) {
     ASSERT_NE((*n)->backing_child(), nullptr);
     EXPECT_TRUE((*n)->backing_child()->read_only());
     EXPECT_EQ(open_image(m_dir + "/r.raw", "qcow2", OpenFlags{}).error().msg, "Image is not in qcow2 format");
-    // A loop: base's backing file is top.
+    // A loop: base's backing file is top. The open chain holds base's image lock, which
+    // qemu-img rebase needs for writing: close it first.
+    n = open_image(m_dir + "/r.raw", "raw", OpenFlags{});
     ASSERT_TRUE(qemu_img("rebase -u -b top.qcow2 -F qcow2 " + m_dir + "/base.qcow2"));
     auto loop = open_image(m_dir + "/top.qcow2", "", OpenFlags{});
     ASSERT_FALSE(loop);

@@ -46,10 +46,8 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
                          "operations on block 0 will be restricted.\n"
                          "         Specify the 'raw' format explicitly to remove the restrictions.\n",
                          spec.file.c_str());
-#ifdef NEMU_HAVE_BLOCK_BACKEND
         auto backend = TRY(block::BlockBackend::create(d.name, d.root, vm.loop(), d.options));
         d.backend = std::shared_ptr<block::BlockBackend>(std::move(backend));
-#endif
     }
     TRY(graph.add_drive(std::move(d)));
     return {};

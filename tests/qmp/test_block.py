@@ -46,7 +46,7 @@ class BlockCmdlineTest(BlockBase):
         if not oracle_available():
             self.skipTest("oracle %s not installed" % oracle_binary())
         theirs = startup_error(oracle_binary(), args, self.dir)
-        mine = startup_error(binary_under_test(), args, self.dir)
+        mine = startup_error(os.path.abspath(binary_under_test()), args, self.dir)
         self.assertIsNotNone(theirs, args)
         self.assertEqual(mine, theirs, args)
 
@@ -76,7 +76,7 @@ class BlockCmdlineTest(BlockBase):
         storage = json.dumps({"driver": "file", "filename": self.path("r.raw"),
                               "node-name": "libvirt-1-storage", "auto-read-only": True,
                               "discard": "unmap", "cache": {"direct": False, "no-flush": False}})
-        self.assertIsNone(startup_error(binary_under_test(), ["-blockdev", storage], self.dir))
+        self.assertIsNone(startup_error(os.path.abspath(binary_under_test()), ["-blockdev", storage], self.dir))
 
 
 class BlockQmpTest(BlockBase):
