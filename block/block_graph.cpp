@@ -49,14 +49,16 @@ Result<> BlockGraph::add_tree(const std::shared_ptr<BlockNode>& root, bool monit
         if (find_node(n->node_name()) || !names.insert(n->node_name()).second)
             return fail("Duplicate nodes with node-name='{}'", n->node_name());
     }
-    // Children first (a child's entry aliases the root's ownership: formats own their children).
+    // QEMU's creation order (block.c bdrv_open_inherit): the file child, then the node
+    // itself, then its backing chain; query-blockstats' query-nodes lists nodes in this
+    // order. A child's entry aliases the root's ownership: formats own their children.
     std::vector<const BlockNode*> order;
     std::set<const BlockNode*> seen;
     auto walk = [&](auto& self, const BlockNode* n) -> void {
         if (!n || !seen.insert(n).second) return;
-        self(self, n->backing_child());
         self(self, n->file_child());
         order.push_back(n);
+        self(self, n->backing_child());
     };
     walk(walk, root.get());
     for (const BlockNode* n : order) {

@@ -11,6 +11,7 @@
 //    reports them with the bare visitor name.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,6 +123,13 @@ public:
         T v{};
         TRY(from_json(*it, v, p));
         out = std::move(v);
+        return {};
+    }
+    // A self-recursive struct's optional member (gen_types.py member_decl).
+    template <class T> Result<> optional(std::string_view name, std::shared_ptr<T>& out) {
+        std::optional<T> v;
+        TRY(optional(name, v));
+        if (v) out = std::make_shared<T>(std::move(*v));
         return {};
     }
     // Names must outlive the reader (the generated code passes string literals).

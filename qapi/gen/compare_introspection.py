@@ -18,7 +18,9 @@ import shutil
 import subprocess
 import sys
 
-PARTIAL_UNIONS = {'object-add'}   # ObjectOptions: only the object types nemu implements
+PARTIAL_UNIONS = {'object-add',   # ObjectOptions: only the object types nemu implements
+                  # ImageInfoSpecific, BlockStatsSpecific, BlockdevDriver: nemu's drivers only
+                  'query-block', 'query-named-block-nodes', 'query-blockstats'}
 
 
 def qemu_schema():
