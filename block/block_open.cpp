@@ -89,6 +89,9 @@ Result<std::optional<uint64_t>> opt_uint(const Json& o, const std::string& key, 
     auto it = o.find(key);
     if (it == o.end()) return std::optional<uint64_t>{};
     if (it->is_number_unsigned()) return std::optional<uint64_t>{it->get<uint64_t>()};
+    // QMP's typed arguments come back as signed JSON integers (qmp_blockdev_add's to_json).
+    if (it->is_number_integer() && it->get<int64_t>() >= 0)
+        return std::optional<uint64_t>{static_cast<uint64_t>(it->get<int64_t>())};
     if (it->is_number_integer())
         return fail("Parameter '{}' expects a non-negative number below 2^64", path + key);
     return fail("Invalid parameter type for '{}', expected: integer", path + key);

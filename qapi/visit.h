@@ -96,6 +96,11 @@ inline Json to_json(uint16_t v) { return v; }
 inline Json to_json(uint8_t v) { return static_cast<uint64_t>(v); }
 inline Json to_json(std::nullptr_t) { return nullptr; }
 inline Json to_json(const Json& v) { return v; }
+// An alternate's object branch (gen_types.py alt_cpp).
+template <class T> Json to_json(const std::shared_ptr<T>& v) {
+    if (!v) return nullptr;
+    return to_json(*v);
+}
 template <class T> Json to_json(const std::vector<T>& v) {
     Json a = Json::array();
     for (const auto& el : v) a.push_back(to_json(el));

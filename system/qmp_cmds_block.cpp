@@ -8,6 +8,13 @@
 
 namespace nemu::qapi {
 
+// blockdev.c qmp_blockdev_add. The QAPI visitor has checked the members' types; the graph
+// builder reads the same options as -blockdev's (the typed struct back to JSON).
+Result<> qmp_blockdev_add(CommandContext& ctx, const BlockdevOptions& args) {
+    TRY(ctx.vm().block_graph().add_blockdev(to_json(args)));
+    return {};
+}
+
 // blockdev.c qmp_blockdev_del.
 Result<> qmp_blockdev_del(CommandContext& ctx, const BlockdevDelArg& args) {
     return ctx.vm().block_graph().delete_blockdev(args.node_name);

@@ -13,12 +13,6 @@ namespace {
 
 using block::BlockNode;
 
-const BlockNode* protocol_of(const BlockNode& n) {
-    const BlockNode* p = &n;
-    while (p->file_child()) p = p->file_child();
-    return p;
-}
-
 // QEMU's bdrv_get_full_backing_filename: a relative name is relative to the overlay's
 // directory (as the overlay was named, so a relative overlay gives a relative result).
 std::string full_backing_name(const std::string& overlay, const std::string& backing) {
@@ -54,8 +48,26 @@ ImageInfo image_info(const BlockNode& node, bool with_backing) {
     return ii;
 }
 
-// bdrv_block_device_info. drive: the backend whose root this is (query-block), or null.
-BlockDeviceInfo device_info(const BlockNode& node, const block::Drive* drive, bool flat) {
+// The drive whose graph (root, file children, backing chain) holds node, or null.
+const block::Drive* drive_of(block::BlockGraph& g, const BlockNode& node) {
+    for (const block::Drive* d : g.drives()) {
+        std::vector<const BlockNode*> todo{d->root.get()};
+        while (!todo.empty()) {
+            const BlockNode* n = todo.back();
+            todo.pop_back();
+            if (!n) continue;
+            if (n == &node) return d;
+            todo.push_back(n->file_child());
+            todo.push_back(n->backing_child());
+        }
+    }
+    return nullptr;
+}
+
+// bdrv_block_device_info. drive: the backend whose root this is (query-block), or null;
+// graph_drive: the drive whose graph holds the node (-drive's cache= reaches every node).
+BlockDeviceInfo device_info(const BlockNode& node, const block::Drive* drive, const block::Drive* graph_drive,
+                            bool flat) {
     BlockDeviceInfo d;
     block::NodeInfo ni = node.info();
     d.file = ni.filename;
@@ -93,13 +105,14 @@ BlockDeviceInfo device_info(const BlockNode& node, const block::Drive* drive, bo
         }
     }
     d.image = image_info(node, !flat);
-    // The cache mode is a property of the node's open flags: the drive's for its graph, the
-    // protocol's O_DIRECT otherwise (nemu's nodes keep no-flush only in the drive options).
+    // The cache mode is each node's own open flags: the drive's for its graph, a file node's
+    // O_DIRECT otherwise. FIXME(#6): a -blockdev format node given cache.direct/no-flush
+    // reports false: BlockNode does not keep its open flags.
     d.cache.writeback = drive ? drive->options.write_cache : true;
-    if (drive) {
-        d.cache.direct = drive->cache.direct;
-        d.cache.no_flush = drive->cache.no_flush;
-    } else if (auto* f = dynamic_cast<const block::FileNode*>(protocol_of(node))) {
+    if (graph_drive) {
+        d.cache.direct = graph_drive->cache.direct;
+        d.cache.no_flush = graph_drive->cache.no_flush;
+    } else if (auto* f = dynamic_cast<const block::FileNode*>(&node)) {
         d.cache.direct = f->direct();
     }
     d.write_threshold = 0;
@@ -172,7 +185,7 @@ Result<std::vector<BlockInfo>> qmp_query_block(CommandContext& ctx) {
         // An if=none drive is removable and unlocked until a device says otherwise.
         b.removable = true;
         b.locked = false;
-        if (d->root) b.inserted = device_info(*d->root, d, false);
+        if (d->root) b.inserted = device_info(*d->root, d, d, false);
         out.push_back(std::move(b));
     }
     return out;
@@ -183,7 +196,8 @@ Result<std::vector<BlockDeviceInfo>> qmp_query_named_block_nodes(CommandContext&
                                                                  const QueryNamedBlockNodesArg& args) {
     std::vector<BlockDeviceInfo> out;
     bool flat = args.flat.value_or(false);
-    for (const auto& n : ctx.vm().block_graph().nodes()) out.push_back(device_info(*n, nullptr, flat));
+    block::BlockGraph& g = ctx.vm().block_graph();
+    for (const auto& n : g.nodes()) out.push_back(device_info(*n, nullptr, drive_of(g, *n), flat));
     return out;
 }
 

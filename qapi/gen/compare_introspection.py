@@ -20,7 +20,8 @@ import sys
 
 PARTIAL_UNIONS = {'object-add',   # ObjectOptions: only the object types nemu implements
                   # ImageInfoSpecific, BlockStatsSpecific, BlockdevDriver: nemu's drivers only
-                  'query-block', 'query-named-block-nodes', 'query-blockstats'}
+                  'query-block', 'query-named-block-nodes', 'query-blockstats',
+                  'blockdev-add'}   # BlockdevOptions: file, host_device, raw, qcow2, vpc
 
 
 def qemu_schema():
@@ -38,26 +39,31 @@ class Resolver:
     def __init__(self, entries):
         self.by = {e['name']: e for e in entries}
 
-    def shape(self, name, partial, depth=0):
-        """A comparable structure for a type name, masked names resolved."""
+    def shape(self, name, partial, depth=0, path=()):
+        """A comparable structure for a type name, masked names resolved. A type met again
+        inside itself (BlockdevOptions -> BlockdevRef -> BlockdevOptions) is marked rather
+        than expanded: expanding it would grow exponentially until the depth limit."""
         if name.startswith('['):
-            return ['array', self.shape(name[1:-1], partial, depth)]
+            return ['array', self.shape(name[1:-1], partial, depth, path)]
         e = self.by[name]
         mt = e['meta-type']
         if mt == 'builtin':
             return name
+        if name in path:
+            return ['recursive', mt]
+        path = path + (name,)
         if depth > 12:
             return mt
         if mt == 'enum':
             return ['enum', [(m['name'], m.get('features', [])) for m in e['members']]]
         if mt == 'alternate':
-            return ['alternate', [self.shape(m['type'], partial, depth + 1) for m in e['members']]]
-        members = [(m['name'], self.shape(m['type'], partial, depth + 1), 'default' in m,
+            return ['alternate', [self.shape(m['type'], partial, depth + 1, path) for m in e['members']]]
+        members = [(m['name'], self.shape(m['type'], partial, depth + 1, path), 'default' in m,
                     m.get('features', [])) for m in e['members']]
         out = ['object', members]
         if 'tag' in e:
             out.append(e['tag'])
-            out.append({v['case']: self.shape(v['type'], partial, depth + 1)
+            out.append({v['case']: self.shape(v['type'], partial, depth + 1, path)
                         for v in e['variants']})
         return out
 

@@ -20,6 +20,15 @@ def member_decl(m, owner=None):
     return '%s %s{};' % (m.type.cpp, m.cname)
 
 
+def alt_cpp(t):
+    """An alternate's branch type: objects by shared_ptr, because an alternate may contain
+    the union that contains it (BlockdevRef holds BlockdevOptions, whose raw branch holds a
+    BlockdevRef)."""
+    if t.kind in ('struct', 'union'):
+        return 'std::shared_ptr<%s>' % t.cpp
+    return t.cpp
+
+
 def branch_field(case):
     from schema import c_name
     return c_name(case)
@@ -46,6 +55,9 @@ def gen_header(schema, types):
            '', '#include <cstdint>', '#include <memory>', '#include <optional>', '#include <string>',
            '#include <string_view>', '#include <variant>', '#include <vector>', '',
            '#include "qapi/visit.h"', '', 'namespace nemu::qapi {', '']
+    # Every object type declared first: alternates name them before their definitions.
+    out += ['struct %s;' % t.cname for t in types if t.kind in ('struct', 'union')]
+    out.append('')
     for t in types:
         if t.kind == 'enum':
             out.append('enum class %s {' % t.cname)
@@ -73,7 +85,7 @@ def gen_header(schema, types):
             out.append('void to_json_members(Json& j, const %s& v);' % t.cname)
             out.append('Json to_json(const %s& v);' % t.cname)
         elif t.kind == 'alternate':
-            alts = ', '.join(bt.cpp for _, bt in t.variants)
+            alts = ', '.join(alt_cpp(bt) for _, bt in t.variants)
             out.append('// QAPI alternate: one of the branch types, chosen by the JSON type.')
             out.append('struct %s : std::variant<%s> {' % (t.cname, alts))
             out.append('    using std::variant<%s>::variant;' % alts)
@@ -170,8 +182,12 @@ def gen_source(schema, types):
             out.append('Result<> from_json(const Json& j, %s& out, const InPath& p) {' % n)
             for _, bt in t.variants:
                 out.append('    if (%s) {' % alt_check(bt))
-                out.append('        %s b{};' % bt.cpp)
-                out.append('        TRY(from_json(j, b, p));')
+                if bt.kind in ('struct', 'union'):
+                    out.append('        auto b = std::make_shared<%s>();' % bt.cpp)
+                    out.append('        TRY(from_json(j, *b, p));')
+                else:
+                    out.append('        %s b{};' % bt.cpp)
+                    out.append('        TRY(from_json(j, b, p));')
                 out.append('        out = std::move(b);')
                 out.append('        return {};')
                 out.append('    }')

@@ -349,10 +349,15 @@ class Schema:
             if t.base:
                 deps.append(t.base)
             deps += [m.type for m in t.members if isinstance(m, Member)]
-            deps += [v for _, v in t.variants]
+            # An alternate holds its object branches by pointer (gen_types.py alt_cpp): they
+            # may come after it, which a recursive BlockdevRef/BlockdevOptions pair needs.
+            later = [v for _, v in t.variants if t.kind == 'alternate' and v.kind in ('struct', 'union')]
+            deps += [v for _, v in t.variants if v not in later]
             for d in deps:
                 visit(d)
             order.append(t)
+            for d in later:
+                visit(d)
 
         for t in list(self.types.values()):
             visit(t)

@@ -2,7 +2,8 @@
 the same images made by qemu-img in a temporary directory: -drive/-blockdev errors,
 blockdev-del, block_resize (checked with qemu-img info after quit).
 query-block, query-named-block-nodes (flat or with backing images), query-blockstats (per
-backend and query-nodes) and block_set_io_throttle, compared whole with QEMU's replies."""
+backend and query-nodes), block_set_io_throttle and blockdev-add (file, raw, qcow2 with
+nested and referenced children, its errors), compared whole with QEMU's replies."""
 
 import json
 import os
@@ -165,6 +166,41 @@ class BlockQueryTest(BlockBase):
                       ("query-block", {}),
                       ("block_set_io_throttle", dict(base, device="d0")),
                       ("query-block", {})])
+
+
+class BlockdevAddTest(BlockBase):
+
+    def test_add_query_delete(self):
+        f = lambda name: self.path(name)
+        reqs = [("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "rf"}),
+                # FIXME(#6): with offset/size QEMU names the node by a "json:{...}" pseudo
+                # file name, which nemu does not build; offset/size are checked in block_open_test.
+                ("blockdev-add", {"driver": "raw", "file": "rf", "node-name": "rr"}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "q",
+                                  "file": {"driver": "file", "filename": f("a.qcow2"),
+                                           "cache": {"direct": True}},
+                                  "backing": None}),
+                ("blockdev-add", {"driver": "foo", "node-name": "x"}),
+                ("blockdev-add", {"driver": "file", "filename": f("nope"), "node-name": "x"}),
+                ("blockdev-add", {"driver": "file", "filename": f("r.raw")}),
+                ("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "rf"}),
+                ("blockdev-add", {"driver": "file", "filename": 1, "node-name": "x"}),
+                ("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "x",
+                                  "bogus": 1}),
+                ("blockdev-add", {"driver": "raw", "node-name": "x", "file": "nonode"}),
+                ("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "1x"}),
+                ("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "x",
+                                  "detect-zeroes": "unmap"}),
+                ("query-named-block-nodes", {}),
+                ("query-blockstats", {"query-nodes": True}),
+                ("blockdev-del", {"node-name": "rf"}),
+                ("blockdev-del", {"node-name": "rr"}),
+                ("blockdev-del", {"node-name": "rf"}),
+                ("query-named-block-nodes", {"flat": True})]
+        mine, theirs = self.both([], reqs)
+        for (name, kw), a, b in zip(reqs, mine, theirs):
+            with self.subTest(cmd=name, args=kw):
+                self.assertEqual(mask_auto_names(a), mask_auto_names(b))
 
 
 if __name__ == "__main__":
