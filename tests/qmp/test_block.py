@@ -202,6 +202,24 @@ class BlockdevAddTest(BlockBase):
             with self.subTest(cmd=name, args=kw):
                 self.assertEqual(mask_auto_names(a), mask_auto_names(b))
 
+    def test_vpc_and_header_backing(self):
+        for args in (["-f", "vpc", "v.vhd", "1M"], ["-f", "vpc", "-o", "subformat=fixed", "vf.vhd", "1M"],
+                     ["-f", "qcow2", "b.qcow2", "1M"], ["-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "o.qcow2"]):
+            subprocess.run(["qemu-img", "create", "-q"] + args, cwd=self.dir, check=True)
+        reqs = [("blockdev-add", {"driver": "vpc", "node-name": "v",
+                                  "file": {"driver": "file", "filename": self.path("v.vhd")}}),
+                ("blockdev-add", {"driver": "vpc", "node-name": "vf", "read-only": True,
+                                  "file": {"driver": "file", "filename": self.path("vf.vhd")}}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "o",
+                                  "file": {"driver": "file", "filename": self.path("o.qcow2")}}),
+                ("query-named-block-nodes", {}),
+                ("query-blockstats", {"query-nodes": True})]
+        # A probed raw -drive next to them (the raw-probing warning goes to stderr).
+        mine, theirs = self.both(["-drive", "if=none,id=p,file=%s" % self.path("r.raw")], reqs)
+        for (name, kw), a, b in zip(reqs, mine, theirs):
+            with self.subTest(cmd=name, args=kw):
+                self.assertEqual(mask_auto_names(a), mask_auto_names(b))
+
 
 if __name__ == "__main__":
     unittest.main()
