@@ -84,38 +84,62 @@ class LabCase(unittest.TestCase):
 # guest "2 cores per package"). 2 vCPUs, not 4: with 4 vCPUs on the 2-vCPU L1 the nested SVM
 # emulation now and then resets a vCPU by a triple fault; QEMU microvm hits it too in the same
 # L1 (1 RESET and 1 console stop in 12 boots; nemu 2 RESETs in 12), see the issue 4 notes.
+# Even at 2 vCPUs a session stops or resets now and then (three CI runs in a row saw it), so
+# the -smp 2 session is one command long and the static checks run at -smp 1.
 TOPOLOGY_SMP = "2,sockets=1,cores=2"
+TOPOLOGY_CMD = ("grep -c ^processor /proc/cpuinfo; grep '^cpu cores' /proc/cpuinfo | sort -u; "
+                "cd /sys/devices/system/cpu && for c in cpu[0-9]*; do "
+                "echo $c $(cat $c/topology/physical_package_id) $(cat $c/topology/core_id); done")
+
+
+def boot_and_collect(label, smp, mem, commands):
+    """Boot the bzImage guest and run `commands`; returns (guest, {command: (status, output)}).
+
+    The nested-SVM faults (a vCPU reset by a triple fault, or a guest that stops making
+    progress — QEMU microvm shows both in the same L1) get two visible retries with a fresh
+    guest; a third failure is a failure. Everything the checks read is collected here, inside
+    the retried part, and the checks assert on it afterwards."""
+    for attempt in (1, 2, 3):
+        g = vmm.Guest(VMM, ART, smp=smp, mem=mem)
+        g.start()
+        try:
+            g.wait_init()
+            outs = {cmd: g.sh(cmd) for cmd in commands}
+            if any(e["event"] == "RESET" for e in g.events):
+                raise vmm.GuestError("the guest reset by itself")
+        except vmm.GuestError as err:
+            g.kill()
+            if attempt < 3:
+                RETRIES.append(label)
+                note("RETRY the -smp %s boot (attempt %d of 3 failed): %s" % (smp, attempt, str(err).split(";")[0]))
+                continue
+            raise
+        BOOT_TIMES.append(g.boot_seconds)
+        return g, outs
+
+
+class CpuTopology(LabCase):
+    """-smp 2,sockets=1,cores=2: the guest sees 2 CPUs in one package, cores 0 and 1."""
+
+    def test_cpu_topology(self):
+        g, outs = boot_and_collect("topology-boot", TOPOLOGY_SMP, "512M", [TOPOLOGY_CMD])
+        g.kill()
+        status, out = outs[TOPOLOGY_CMD]
+        self.assertEqual(status, 0, out)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].strip(), "2", out)                      # processors
+        self.assertRegex(lines[1], r"^cpu cores\s*:\s*2$")                # one line: all say 2
+        pairs = sorted(tuple(l.split()[1:]) for l in lines[2:])
+        self.assertEqual(pairs, [("0", "0"), ("0", "1")], out)   # one package, cores 0 and 1
 
 
 class BootBzImage(LabCase):
-    """One boot (bzImage, -smp 2,sockets=1,cores=2, -m 512M) carries the static checks."""
+    """One boot (bzImage, -smp 1, -m 512M) carries the static checks."""
 
     @classmethod
     def setUpClass(cls):
-        for attempt in (1, 2, 3):
-            cls.g = vmm.Guest(VMM, ART, smp=TOPOLOGY_SMP, mem="512M")
-            cls.g.start()
-            try:
-                cls.g.wait_init()
-                cls.dmesg = cls.g.sh("dmesg")[1]
-                # Every command the checks below read, run now, inside the retried part: a
-                # nested-SVM fault can strike at any command of a -smp 2 session.
-                cls.outs = {cmd: cls.g.sh(cmd) for cmd in cls.check_commands()}
-                if any(e["event"] == "RESET" for e in cls.g.events):
-                    raise vmm.GuestError("the guest reset by itself during boot")
-            except vmm.GuestError as err:
-                # The nested-SVM faults above (a vCPU reset by a triple fault, or a guest that
-                # stops making progress, seen with QEMU microvm as with nemu in the same L1)
-                # get two visible retries with a fresh guest; a third failure is a failure.
-                if attempt < 3:
-                    RETRIES.append("topology-boot")
-                    note("RETRY the -smp %s boot (attempt %d of 3 failed): %s"
-                         % (TOPOLOGY_SMP, attempt, str(err).split(";")[0]))
-                    cls.g.kill()
-                    continue
-                raise
-            break
-        BOOT_TIMES.append(cls.g.boot_seconds)
+        cls.g, cls.outs = boot_and_collect("static-boot", "1", "512M", ["dmesg"] + cls.check_commands())
+        cls.dmesg = cls.outs["dmesg"][1]
 
     @classmethod
     def tearDownClass(cls):
@@ -126,13 +150,10 @@ class BootBzImage(LabCase):
         # busybox hexdump reads units of 1, 2 or 4 bytes
         return "hexdump -v -s %d -n %d -e '1/%d \"%%u\\n\"' /sys/firmware/acpi/tables/FACP" % (off, size, size)
 
-    TOPOLOGY_CMD = ("cd /sys/devices/system/cpu && for c in cpu[0-9]*; do "
-                    "echo $c $(cat $c/topology/physical_package_id) $(cat $c/topology/core_id); done")
-
     @classmethod
     def check_commands(cls):
         regs = [cls.fadt_read(o, 4) for o in (248, 252, 260, 264, 120, 124)] + [cls.fadt_read(128, 1)]
-        return ["echo serial-$((6*7))", "cat /proc/cpuinfo", cls.TOPOLOGY_CMD, "cat /proc/meminfo",
+        return ["echo serial-$((6*7))", "cat /proc/meminfo",
                 "ls /sys/firmware/acpi/tables", cls.fadt_read(112, 4), "cat /proc/interrupts"] + regs
 
     def sh_ok(self, g, cmd):
@@ -150,14 +171,6 @@ class BootBzImage(LabCase):
         self.assertEqual(out.strip(), "serial-42")  # output: the guest computed it
         # input: the guest's tty echoed the command line we typed
         self.assertRegex(self.g.out, r"echo BEGIN-\d+; echo serial-\$\(\(6\*7\)\); echo END-")
-
-    def test_03_cpu_topology(self):
-        cpuinfo = self.sh_ok(self.g, "cat /proc/cpuinfo")
-        self.assertEqual(len(re.findall(r"^processor\s*:", cpuinfo, re.M)), 2)
-        self.assertEqual(set(re.findall(r"^cpu cores\s*:\s*(\d+)", cpuinfo, re.M)), {"2"})
-        topo = self.sh_ok(self.g, self.TOPOLOGY_CMD)
-        pairs = sorted(tuple(l.split()[1:]) for l in topo.splitlines())
-        self.assertEqual(pairs, [("0", "0"), ("0", "1")], topo)   # one package, cores 0 and 1
 
     def test_04_memory_512m(self):
         kb = int(re.search(r"MemTotal:\s*(\d+)", self.sh_ok(self.g, "cat /proc/meminfo")).group(1))
