@@ -169,6 +169,7 @@ Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOpt
     mc.append = c.append.value_or("");
     EventLoop* loop = &vm.loop();
     mc.post_to_main_loop = [loop](std::function<void()> fn) { loop->post(std::move(fn)); };
+    mc.main_loop = loop;
     TRY(vm.init_machine(mc));
     TRY(vm.machine()->complete());
     if (!c.start_paused) vm.start_vm();

@@ -16,8 +16,14 @@
 #include "qom/object.h"
 #include "qom/type_registry.h"
 
+namespace nemu {
+class EventLoop;
+}
 namespace nemu::chardev {
 class Chardev;
+}
+namespace nemu::hw::pci {
+class PciBus;
 }
 
 namespace nemu::hw {
@@ -88,6 +94,8 @@ struct MachineConfig {
     std::optional<RamBacking> ram_backing;
     // Queue work on the main loop from any thread (chardev flow control from vCPU threads).
     std::function<void(std::function<void()>)> post_to_main_loop;
+    // The main loop itself (device doorbells, PCI platform services). Owned by the VM.
+    EventLoop* main_loop = nullptr;
 };
 
 class Machine : public qom::Object {
@@ -109,6 +117,8 @@ public:
     virtual bool press_power_button() { return false; }
     virtual std::vector<CpuSlot> cpu_slots() const { return {}; }
     virtual std::vector<TimelineMark> boot_timeline() const { return {}; }
+    // The root PCI(e) bus ("pcie.0") that -device ...,bus= plugs into; nullptr: no PCI.
+    virtual pci::PciBus* pci_root_bus() { return nullptr; }
 
     memory::MemoryRegion& system_memory() { return *m_system_memory; }
     memory::MemoryRegion& system_io() { return *m_system_io; }
