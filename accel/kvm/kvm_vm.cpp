@@ -11,6 +11,8 @@ namespace nemu::kvm {
 namespace {
 constexpr uint64_t kIdentityMapAddr = 0xFEFFC000;   // one page
 constexpr uint64_t kTssAddr = 0xFEFFD000;           // three pages
+// KVM_MAX_IRQ_ROUTES (include/linux/kvm_host.h, x86: 4096)
+constexpr size_t kMaxIrqRoutes = 4096;
 }
 
 Result<std::unique_ptr<KvmVm>> KvmVm::create(KvmSystem& system) {
@@ -40,10 +42,17 @@ Result<> KvmVm::create_irqchip() {
 }
 
 Result<> KvmVm::set_ioapic_routing(unsigned pins) {
-    KvmArray<IrqRoutingHeader, kvm_irq_routing_entry> table(pins);
-    table.header().nr = pins;
+    std::lock_guard lock(m_routes_lock);
+    m_ioapic_pins = pins;
+    return commit_routes_locked();
+}
+
+Result<> KvmVm::commit_routes_locked() {
+    size_t n = m_ioapic_pins + m_msi_routes.size();
+    KvmArray<IrqRoutingHeader, kvm_irq_routing_entry> table(n);
+    table.header().nr = static_cast<uint32_t>(n);
     table.header().flags = 0;
-    for (unsigned i = 0; i < pins; ++i) {
+    for (unsigned i = 0; i < m_ioapic_pins; ++i) {
         kvm_irq_routing_entry& e = table.entries()[i];
         e = kvm_irq_routing_entry{};
         e.gsi = i;
@@ -51,8 +60,53 @@ Result<> KvmVm::set_ioapic_routing(unsigned pins) {
         e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
         e.u.irqchip.pin = i;
     }
+    for (size_t i = 0; i < m_msi_routes.size(); ++i) {
+        kvm_irq_routing_entry& e = table.entries()[m_ioapic_pins + i];
+        e = kvm_irq_routing_entry{};
+        e.gsi = m_msi_routes[i].gsi;
+        e.type = KVM_IRQ_ROUTING_MSI;
+        e.u.msi.address_lo = static_cast<uint32_t>(m_msi_routes[i].address);
+        e.u.msi.address_hi = static_cast<uint32_t>(m_msi_routes[i].address >> 32);
+        e.u.msi.data = m_msi_routes[i].data;
+    }
     if (::ioctl(fd(), kSetGsiRouting, table.data()) < 0) return fail_errno("KVM_SET_GSI_ROUTING failed", errno);
     return {};
+}
+
+Result<uint32_t> KvmVm::add_msi_route(uint64_t address, uint32_t data) {
+    std::lock_guard lock(m_routes_lock);
+    // The lowest GSI above the IOAPIC pins that no route uses (KVM allows up to
+    // KVM_MAX_IRQ_ROUTES entries; the GSI number itself only has to be unique).
+    uint32_t gsi = m_ioapic_pins;
+    for (bool taken = true; taken; ) {
+        taken = false;
+        for (const auto& r : m_msi_routes)
+            if (r.gsi == gsi) { taken = true; ++gsi; }
+    }
+    if (m_ioapic_pins + m_msi_routes.size() >= kMaxIrqRoutes) return fail("no free KVM GSI route for an MSI vector");
+    m_msi_routes.push_back({gsi, address, data});
+    if (auto r = commit_routes_locked(); !r) {
+        m_msi_routes.pop_back();
+        return make_error(r.error());
+    }
+    return gsi;
+}
+
+Result<> KvmVm::update_msi_route(uint32_t gsi, uint64_t address, uint32_t data) {
+    std::lock_guard lock(m_routes_lock);
+    for (auto& r : m_msi_routes)
+        if (r.gsi == gsi) {
+            r.address = address;
+            r.data = data;
+            return commit_routes_locked();
+        }
+    return fail("no KVM MSI route on GSI {}", gsi);
+}
+
+void KvmVm::remove_msi_route(uint32_t gsi) {
+    std::lock_guard lock(m_routes_lock);
+    std::erase_if(m_msi_routes, [gsi](const MsiRouteEntry& r) { return r.gsi == gsi; });
+    (void)commit_routes_locked();
 }
 
 Result<> KvmVm::set_irq_line(uint32_t gsi, bool level) {

@@ -38,6 +38,12 @@ public:
     // have: the never-initialised PIC forwards a raised line as an ExtINT with vector 0+irq
     // (an exception vector) to any vCPU whose LINT0 accepts ExtINT.
     Result<> set_ioapic_routing(unsigned pins);
+    // MSI routes (KVM_IRQ_ROUTING_MSI) on GSIs above the IOAPIC pins, for irqfd-delivered
+    // MSI-X vectors. KVM_SET_GSI_ROUTING replaces the whole table, so every change commits the
+    // IOAPIC entries and all MSI routes again. Thread: any (a mutex orders the commits).
+    Result<uint32_t> add_msi_route(uint64_t address, uint32_t data);
+    Result<> update_msi_route(uint32_t gsi, uint64_t address, uint32_t data);
+    void remove_msi_route(uint32_t gsi);
     // Level of a GSI (KVM_IRQ_LINE); edge-triggered IOAPIC pins see the rising edge.
     Result<> set_irq_line(uint32_t gsi, bool level);
     // The power-on state of the in-kernel PIC/IOAPIC, captured after creation and restored by
@@ -56,9 +62,18 @@ public:
 
 private:
     explicit KvmVm(KvmSystem& s) : m_system(s) {}
+    Result<> commit_routes_locked();
     KvmSystem& m_system;
     UniqueFd m_fd;
     bool m_irqchip = false;
+    std::mutex m_routes_lock;
+    unsigned m_ioapic_pins = 0;
+    struct MsiRouteEntry {
+        uint32_t gsi = 0;
+        uint64_t address = 0;
+        uint32_t data = 0;
+    };
+    std::vector<MsiRouteEntry> m_msi_routes;
     std::vector<kvm_irqchip> m_irqchip_reset;
 };
 
