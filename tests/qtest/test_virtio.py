@@ -40,7 +40,7 @@ from test_virt_machine import Machine  # noqa: E402
 import virtio_qtest as vq  # noqa: E402
 from virtio_qtest import (ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK,  # noqa: E402
                           DEVICE_NEEDS_RESET, F_VERSION_1, F_INDIRECT_DESC, F_EVENT_IDX,
-                          NO_VECTOR, CFG_COMMON, CFG_NOTIFY, CFG_ISR, CFG_PCI,
+                          F_RING_PACKED, NO_VECTOR, CFG_COMMON, CFG_NOTIFY, CFG_ISR, CFG_PCI,
                           VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE)
 
 CONFIG = {"binary": os.environ.get("NEMU_BINARY"),
@@ -264,6 +264,36 @@ class RngTest(VirtioCase):
         for _ in range(q.size + 2):                  # wraps the rings
             self.rng_request(vm, dev, q, (8,))
         self.assertFalse(dev.msix.fired(CONFIG_VECTOR))
+
+    def test_rng_packed_requests(self):
+        """VIRTIO_F_RING_PACKED (§2.8) with QEMU's `packed=on`: offered, negotiated, and
+        requests served through the rings' wrap."""
+        for vm in self.both(["virtio-rng-pci,addr=2,packed=on"]):
+            dev = self.open_rng(vm)
+            self.assertTrue(dev.device_features() >> F_RING_PACKED & 1)
+            q, = dev.init(wanted=(1 << F_VERSION_1) | (1 << F_RING_PACKED))
+            self.assertIsInstance(q, vq.PackedQueue)
+            self.rng_request(vm, dev, q, (64,))
+            self.rng_request(vm, dev, q, (16, 48))
+            for _ in range(2 * q.size + 1):          # both wrap counters flip twice
+                self.rng_request(vm, dev, q, (8,))
+            self.assertEqual(q.used_wrap, q.avail_wrap)
+
+    def test_rng_two_devices(self):
+        """Two devices: each has its own BARs and rings and serves its own requests."""
+        for vm in self.both(["virtio-rng-pci,addr=2", "virtio-rng-pci,addr=3"]):
+            a, b = self.open_rng(vm, 2), self.open_rng(vm, 3)
+            spans = sorted((bar.address, bar.address + bar.size)
+                           for dev in (a, b) for bar in dev.bars.values())
+            for (_, end), (start, _) in zip(spans, spans[1:]):
+                self.assertLessEqual(end, start, "BARs overlap: %r" % spans)
+            qa, = a.init()
+            qb, = b.init()
+            self.rng_request(vm, a, qa)
+            self.rng_request(vm, b, qb)
+            self.assertFalse(a.msix.fired(QUEUE0_VECTOR))
+            a.reset()
+            self.rng_request(vm, b, qb)              # b untouched by a's reset
 
     def test_rng_msix_masking(self):
         """PCI 3.0 §6.8.3.4: a masked vector's message sets its pending bit instead;

@@ -2,8 +2,8 @@
 
 Python stdlib only. The driver plays the guest: it finds a device over ECAM, sizes and places
 its BARs, walks its capabilities, programs MSI-X so that every interrupt is a memory write into
-guest RAM, runs the device status life cycle and drives split virtqueues laid out in guest
-memory. It is VMM-neutral: everything board-specific is in a platform dict (PLATFORMS), and the
+guest RAM, runs the device status life cycle and drives split and packed virtqueues laid out
+in guest memory. It is VMM-neutral: everything board-specific is in a platform dict (PLATFORMS), and the
 only thing it needs from the emulator is an object with `cmd(line) -> reply` speaking the qtest
 text protocol (tests/qtest/test_qtest.py's Emulator, test_virt_machine.py's Machine).
 
@@ -125,6 +125,8 @@ class QtestIO:
 
     def __init__(self, conn):
         self.conn = conn
+        self.allocator = None        # guest RAM, set up by VirtioPciDevice.probe
+        self.pci_windows = None      # BAR placement, likewise
 
     def _ok(self, line):
         reply = self.conn.cmd(line)
@@ -477,12 +479,19 @@ class VirtioPciDevice:
         self.features = 0
 
     @classmethod
-    def probe(cls, io, platform, virtio_id, slot=None, allocator=None):
+    def probe(cls, io, platform, virtio_id, slot=None):
+        """Finds, places and enables the device. Guest RAM and the MMIO windows are shared
+        by every device probed through the same QtestIO (io.allocator, io.pci_windows), so
+        several devices of one machine never overlap."""
         fn = find_virtio(io, platform, virtio_id, slot)
         if fn is None:
             raise DriverError("no virtio device of type %d%s on bus 0" % (
                 virtio_id, "" if slot is None else " at slot %d" % slot))
-        return cls(fn, allocator or BumpAllocator(), PciWindows(platform))
+        if getattr(io, "allocator", None) is None:
+            io.allocator = BumpAllocator()
+        if getattr(io, "pci_windows", None) is None:
+            io.pci_windows = PciWindows(platform)
+        return cls(fn, io.allocator, io.pci_windows)
 
     def _parse_virtio_cap(self, off):
         # struct virtio_pci_cap (§4.1.4): vndr, next, len, cfg_type, bar, id, pad[2],
@@ -600,9 +609,7 @@ class VirtioPciDevice:
             if got != vector:
                 raise DriverError("queue %d refused MSI-X vector %d (reads 0x%x)"
                                   % (index, vector, got))
-        if packed:
-            raise DriverError("packed virtqueues are not implemented in this driver yet")
-        q = SplitQueue(self, index, size, vector)
+        q = (PackedQueue if packed else SplitQueue)(self, index, size, vector)
         self.write_common("queue_desc", q.desc)
         self.write_common("queue_driver", q.avail)
         self.write_common("queue_device", q.used)
@@ -617,7 +624,8 @@ class VirtioPciDevice:
 
     def init(self, wanted=1 << F_VERSION_1, queues=1, vectors=True):
         """The whole §3.1.1 sequence: negotiate, MSI-X (vector 0 for config changes, vector
-        1+i for queue i), queues, DRIVER_OK. Returns the queues."""
+        1+i for queue i), queues (packed ones if VIRTIO_F_RING_PACKED was negotiated),
+        DRIVER_OK. Returns the queues."""
         if not self.negotiate(wanted):
             raise DriverError("the device refused features 0x%x" % self.features)
         if vectors and self.msix is not None:
@@ -625,7 +633,9 @@ class VirtioPciDevice:
                 self.setup_msix()
             if self.set_config_vector(0) != 0:
                 raise DriverError("the device refused config MSI-X vector 0")
-        qs = [self.setup_queue(i, vector=(1 + i) if vectors and self.msix else None)
+        packed = bool(self.features >> F_RING_PACKED & 1)
+        qs = [self.setup_queue(i, vector=(1 + i) if vectors and self.msix else None,
+                               packed=packed)
               for i in range(queues)]
         self.driver_ok()
         return qs
@@ -715,4 +725,112 @@ class SplitQueue:
         done = self.wait_used(1, timeout)
         if done[0][0] != head:
             raise DriverError("the device returned head %d, expected %d" % (done[0][0], head))
+        return done[0][1]
+
+
+VIRTQ_DESC_F_AVAIL, VIRTQ_DESC_F_USED = 1 << 7, 1 << 15
+
+
+class PackedQueue:
+    """A packed virtqueue (§2.8) in guest memory, driven from the driver side; the same
+    interface as SplitQueue. Event suppression areas are left zero: notifications enabled
+    both ways (RING_EVENT_FLAGS_ENABLE)."""
+
+    def __init__(self, dev, index, size, vector):
+        self.dev, self.io, self.index, self.size, self.vector = dev, dev.io, index, size, vector
+        mem = dev.mem
+        self.desc = mem.alloc(16 * size, 4096)
+        self.avail = mem.alloc(4, 4096)          # driver event suppression (queue_driver)
+        self.used = mem.alloc(4, 4096)           # device event suppression (queue_device)
+        self.io.memset(self.desc, 16 * size)
+        self.io.memset(self.avail, 4)
+        self.io.memset(self.used, 4)
+        self.next_avail, self.avail_wrap = 0, 1
+        self.last_used, self.used_wrap = 0, 1
+        self.free_ids = list(range(size))
+        self.in_flight = 0                       # descriptors the device holds
+        self.chains = {}                         # buffer id -> chain length
+        self.notify_addr = None
+
+    def write_desc(self, i, addr, length, buffer_id, flags):
+        self.io.memwrite(self.desc + 16 * i, struct.pack("<QIHH", addr, length, buffer_id, flags))
+
+    def read_desc(self, i):
+        return struct.unpack("<QIHH", self.io.memread(self.desc + 16 * i, 16))
+
+    def _avail_flags(self, wrap):
+        # §2.8.1: available when AVAIL equals the driver's wrap counter and USED differs
+        return VIRTQ_DESC_F_AVAIL if wrap else VIRTQ_DESC_F_USED
+
+    def add_chain(self, buffers):
+        """buffers: [(addr, length, device_writable)]. Returns the buffer id."""
+        if not buffers or len(buffers) > self.size - self.in_flight or not self.free_ids:
+            raise DriverError("cannot add a chain of %d buffers (%d descriptors free)"
+                              % (len(buffers), self.size - self.in_flight))
+        buffer_id = self.free_ids.pop(0)
+        head, head_flags = self.next_avail, None
+        pos, wrap = self.next_avail, self.avail_wrap
+        for n, (addr, length, writable) in enumerate(buffers):
+            flags = self._avail_flags(wrap) | (VIRTQ_DESC_F_WRITE if writable else 0)
+            if n != len(buffers) - 1:
+                flags |= VIRTQ_DESC_F_NEXT
+            if n == 0:
+                head_flags = (addr, length, flags)
+            else:
+                self.write_desc(pos, addr, length, buffer_id, flags)
+            pos += 1
+            if pos == self.size:
+                pos, wrap = 0, wrap ^ 1
+        # the head last, so the device never sees a half-written chain (§2.8.21)
+        self.write_desc(head, head_flags[0], head_flags[1], buffer_id, head_flags[2])
+        self.next_avail, self.avail_wrap = pos, wrap
+        self.in_flight += len(buffers)
+        self.chains[buffer_id] = len(buffers)
+        return buffer_id
+
+    def kick(self):
+        self.io.writew(self.notify_addr, self.index)
+
+    def poll(self):
+        """[(buffer id, length)] for every used descriptor not seen yet (§2.8.2: used when
+        AVAIL and USED both equal the driver's used wrap counter)."""
+        out = []
+        while self.in_flight:
+            _, length, buffer_id, flags = self.read_desc(self.last_used)
+            avail = bool(flags & VIRTQ_DESC_F_AVAIL)
+            used = bool(flags & VIRTQ_DESC_F_USED)
+            if not (avail == used == bool(self.used_wrap)):
+                break
+            if buffer_id not in self.chains:
+                raise DriverError("the device used unknown buffer id %d" % buffer_id)
+            count = self.chains.pop(buffer_id)
+            out.append((buffer_id, length))
+            self.free_ids.append(buffer_id)
+            self.in_flight -= count
+            self.last_used += count
+            if self.last_used >= self.size:
+                self.last_used -= self.size
+                self.used_wrap ^= 1
+        return out
+
+    def wait_used(self, count=1, timeout=DEFAULT_TIMEOUT):
+        got = []
+
+        def more():
+            got.extend(self.poll())
+            return len(got) >= count
+        try:
+            wait_until(more, "%d used descriptor(s) on packed queue %d (next used %d, wrap %d)"
+                       % (count, self.index, self.last_used, self.used_wrap), timeout)
+        except DriverError as e:
+            raise DriverError("%s; device status 0x%x" % (e, self.dev.status)) from None
+        return got
+
+    def submit(self, buffers, timeout=DEFAULT_TIMEOUT):
+        buffer_id = self.add_chain(buffers)
+        self.kick()
+        done = self.wait_used(1, timeout)
+        if done[0][0] != buffer_id:
+            raise DriverError("the device returned buffer %d, expected %d"
+                              % (done[0][0], buffer_id))
         return done[0][1]
