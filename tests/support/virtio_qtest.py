@@ -3,9 +3,10 @@
 Python stdlib only. The driver plays the guest: it finds a device over ECAM, sizes and places
 its BARs, walks its capabilities, programs MSI-X so that every interrupt is a memory write into
 guest RAM, runs the device status life cycle and drives split and packed virtqueues laid out
-in guest memory. It is VMM-neutral: everything board-specific is in a platform dict (PLATFORMS), and the
-only thing it needs from the emulator is an object with `cmd(line) -> reply` speaking the qtest
-text protocol (tests/qtest/test_qtest.py's Emulator, test_virt_machine.py's Machine).
+in guest memory. It is VMM-neutral: everything board-specific is in a platform dict
+(PLATFORMS), and the only thing it needs from the emulator is an object with
+`cmd(line) -> reply` speaking the qtest text protocol (tests/qtest/test_qtest.py's
+Emulator, test_virt_machine.py's Machine).
 
 qtest commands used: readb/readw/readl/readq, writeb/writew/writel/writeq, b64read, b64write,
 memset. nemu's accel/qtest/qtest_session.cpp and QEMU 7.2's softmmu/qtest.c both accept them;
