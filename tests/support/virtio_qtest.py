@@ -516,13 +516,23 @@ class VirtioPciDevice:
         return None
 
     # common configuration
+    # 64-bit fields go as two 32-bit halves, low first, as Linux does (vp_iowrite64_twopart;
+    # §4.1.3.1 allows the halves to be accessed independently)
     def read_common(self, name):
         off, size = COMMON[name]
-        return self.io.read(self.common.address + off, size)
+        addr = self.common.address + off
+        if size == 8:
+            return self.io.readl(addr) | (self.io.readl(addr + 4) << 32)
+        return self.io.read(addr, size)
 
     def write_common(self, name, value):
         off, size = COMMON[name]
-        self.io.write(self.common.address + off, size, value)
+        addr = self.common.address + off
+        if size == 8:
+            self.io.writel(addr, value & 0xFFFFFFFF)
+            self.io.writel(addr + 4, value >> 32)
+        else:
+            self.io.write(addr, size, value)
 
     def common_snapshot(self, queues=(0,)):
         """Every common-config field, and the per-queue ones for each queue in `queues`."""
