@@ -71,8 +71,11 @@ class Virtqueue {
 public:
     // Checks the configuration (size a power of two for split queues, areas aligned as 2.7/2.8
     // require and lying wholly inside guest RAM) and keeps host pointers to the areas.
+    // `start` resumes at saved ring positions (tests start near the 16-bit wrap; later,
+    // migration); it must have nothing in flight (FIXME(#5): in-flight ids for migration).
     static Result<std::unique_ptr<Virtqueue>> create(const memory::AddressSpace& memory,
-                                                     const VirtqueueConfig& config);
+                                                     const VirtqueueConfig& config,
+                                                     const VirtqueueState& start = {});
     virtual ~Virtqueue() = default;
 
     // The next available chain; nullopt when the driver has made none available.
