@@ -16,7 +16,7 @@ using nemu::test::GuestBuffer;
 using nemu::test::GuestMemory;
 using nemu::test::VirtqueueDriver;
 
-constexpr uint16_t kNext = 1, kWrite = 2, kIndirect = 4;
+constexpr uint16_t kNext = 1, kIndirect = 4;
 constexpr uint64_t kBuf = 0x10000;     // buffers from here on
 constexpr uint64_t kTable = 0x80000;   // indirect tables
 
