@@ -5,8 +5,8 @@
 // 0x0008 "PCIe host bridge", class 0x0600). Only bus 0 exists; every other bus reads
 // all-ones. No I/O window, no INTx: devices interrupt through MSI-X.
 //
-// QOM: "gpex-pcihost" (QEMU's generic PCIe host type, /machine/gpex-pcihost on the board) and
-// its child "gpex-root" of type "gpex-root" (QEMU's qom-list on microvm,pcie=on).
+// QOM: "gpex-pcihost" (QEMU's generic PCIe host type; microvm,pcie=on puts it at
+// /machine/unattached/device[N]) with the child "gpex_root" of type "gpex-root".
 // Threads: ECAM accesses from vCPU threads (PciBus locks); construction on the main loop.
 
 #include <cstdint>
@@ -48,7 +48,7 @@ public:
     ~PciLiteHost() override;
 
     // Create the root bus over the windows, plug the host bridge function at 00.0 (created
-    // through the registry as "gpex-root" and added as QOM child "gpex-root"), and build the
+    // through the registry as "gpex-root" and added as QOM child "gpex_root"), and build the
     // ECAM region (`ecam_size` bytes, a multiple of 1 MiB) for the board to map. Call once,
     // after this object is in the QOM tree.
     Result<> setup(memory::MemoryRegion& system_memory, PciPlatform& platform, BarWindow mmio32,
