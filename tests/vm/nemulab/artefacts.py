@@ -6,7 +6,10 @@ Cache layout ($NEMU_LAB_CACHE, default /var/cache/nemu-lab):
   <pkg>/vmlinux              the decompressed ELF from the bzImage payload (PVH boot)
   <pkg>/version, config      package name + version, the kernel config
   <pkg>/modules/*.ko, order  the modules L1 needs (kvm, kvm_amd, virtio, 9p, overlay) and the L2
-                             guest needs (button, evdev), with their dependencies, in load order
+                             guest needs (button, evdev, the virtio-pci drivers), with their
+                             dependencies, in load order (order-l1, order-l2)
+  <pkg>/modules/wanted       the module lists they were extracted for: the cache key (a kernel
+                             directory whose lists differ from L1_MODULES/L2_MODULES is refetched)
   <pkg>/initrd-l1.gz         L1's busybox initramfs (tests/vm/l1-init as /init + modules)
   <pkg>/initrd-l2.gz         the L2 test guest's initramfs (tests/vm/l2-init as /init)
   <pkg>/*.stamp              hash of the inputs an image was built from (rebuilt when they change)
@@ -31,10 +34,14 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/vm
 KERNEL_META = os.environ.get("NEMU_LAB_KERNEL_PKG", "linux-image-amd64")
 HOST_PACKAGES = ["qemu-system-x86", "busybox-static", "cpio", "xz-utils", "binutils"]
 BUSYBOX = "/bin/busybox"
-# L1 needs these (dependencies are added); L2 needs the ACPI button and evdev for acpid
+# L1 needs these (dependencies are added); L2 needs the ACPI button and evdev for acpid, and
+# the virtio-pci drivers for the virtio lab tests (Debian 12's kernel builds them all as modules:
+# CONFIG_VIRTIO_PCI, HW_RANDOM_VIRTIO, VIRTIO_BLK, VIRTIO_NET, VIRTIO_CONSOLE=m). Dependencies
+# (virtio, virtio_ring, virtio_pci_{modern,legacy}_dev, failover, net_failover) come from .modinfo.
 L1_MODULES = ["virtio_pci", "virtio_mmio", "virtio_console", "virtio-rng", "9pnet_virtio", "9p",
               "overlay", "kvm-amd"]
-L2_MODULES = ["button", "evdev"]
+L2_MODULES = ["button", "evdev", "virtio_pci", "virtio-rng", "virtio_blk", "virtio_net",
+              "virtio_console"]
 
 
 def cache_root():
@@ -103,9 +110,25 @@ def _resolve_kernel_pkg():
 # modules: dependencies from the .modinfo "depends=" string
 
 
-def _modinfo_depends(path):
+def _read_module(path):
+    """A module's ELF bytes; Debian 12 ships plain .ko, later kernels .ko.xz/.ko.zst/.ko.gz
+    (busybox insmod takes only the plain ELF, so they are decompressed here)."""
     with open(path, "rb") as f:
         data = f.read()
+    if path.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.endswith(".gz"):
+        return gzip.decompress(data)
+    if path.endswith(".zst"):
+        return _run_bytes(["zstd", "-dc"], data)
+    return data
+
+
+_KO_SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
+
+
+def _modinfo_depends(path):
+    data = _read_module(path)
     i = data.find(b"\0depends=")
     if i < 0:
         return []
@@ -116,8 +139,11 @@ def _modinfo_depends(path):
 
 def _module_order(tree, wanted):
     files = {}
-    for p in glob.glob(os.path.join(tree, "**", "*.ko"), recursive=True):
-        files[os.path.basename(p)[:-3]] = p
+    for p in glob.glob(os.path.join(tree, "**", "*.ko*"), recursive=True):
+        base = os.path.basename(p)
+        for suffix in _KO_SUFFIXES:
+            if base.endswith(suffix):
+                files[base[:-len(suffix)]] = p
     order, seen = [], set()
 
     def find(name):
@@ -143,6 +169,18 @@ def _module_order(tree, wanted):
     return [(n, files[n]) for n in order]
 
 
+def _wanted_key():
+    return "l1 %s\nl2 %s\n" % (" ".join(L1_MODULES), " ".join(L2_MODULES))
+
+
+def _modules_current(kdir):
+    try:
+        with open(os.path.join(kdir, "modules", "wanted")) as f:
+            return f.read() == _wanted_key()
+    except OSError:
+        return False
+
+
 def _fetch_kernel(pkg, kdir):
     root = cache_root()
     tmp = tempfile.mkdtemp(prefix="x.", dir=root)
@@ -164,9 +202,12 @@ def _fetch_kernel(pkg, kdir):
         for group, wanted in (("l1", L1_MODULES), ("l2", L2_MODULES)):
             mods = _module_order(os.path.join(x, "lib", "modules"), wanted)
             for n, p in mods:
-                shutil.copy(p, os.path.join(new, "modules", n + ".ko"))
+                with open(os.path.join(new, "modules", n + ".ko"), "wb") as f:
+                    f.write(_read_module(p))
             with open(os.path.join(new, "modules", "order-" + group), "w") as f:
                 f.write("".join(n + "\n" for n, _ in mods))
+        with open(os.path.join(new, "modules", "wanted"), "w") as f:
+            f.write(_wanted_key())
         with open(os.path.join(new, "version"), "w") as f:
             f.write("%s %s\n" % (pkg, ver))
         shutil.rmtree(kdir, ignore_errors=True)
@@ -313,13 +354,18 @@ def _ensure_locked(root, quiet):
         kdir = os.path.join(root, open(cur_file).read().strip())
         if not os.path.exists(os.path.join(kdir, "version")):
             kdir = None
+    if kdir is not None and not _modules_current(kdir):
+        # the module lists changed (or the cache predates modules/wanted): extract them again
+        ensure_host_packages()
+        log("module lists changed: refetching %s" % os.path.basename(kdir))
+        _fetch_kernel(os.path.basename(kdir), kdir)
     if kdir is None or os.environ.get("NEMU_LAB_REFRESH") == "1":
         ensure_host_packages()
         pkg = _resolve_kernel_pkg()
         if pkg is None:
             raise LabError("cannot resolve %s to a kernel image package (apt)" % KERNEL_META)
         kdir = os.path.join(root, pkg)
-        if not os.path.exists(os.path.join(kdir, "version")):
+        if not os.path.exists(os.path.join(kdir, "version")) or not _modules_current(kdir):
             _fetch_kernel(pkg, kdir)
         with open(cur_file, "w") as f:
             f.write(pkg + "\n")
