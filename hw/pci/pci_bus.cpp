@@ -86,6 +86,12 @@ void PciBus::unplug(PciDevice& dev) {
     dev.detach();
 }
 
+void PciBus::forget(PciDevice& dev) {
+    std::lock_guard lock(m_lock);
+    if (m_devices[dev.devfn()] == &dev) m_devices[dev.devfn()] = nullptr;
+    dev.m_bus = nullptr;
+}
+
 std::vector<PciDevice*> PciBus::devices() const {
     std::lock_guard lock(m_lock);
     std::vector<PciDevice*> out;

@@ -68,6 +68,9 @@ public:
     void config_write(uint8_t devfn, uint32_t offset, uint32_t value, unsigned size);
 
 private:
+    friend class PciDevice;
+    // ~PciDevice of a still-plugged device: clear the slot without touching its regions.
+    void forget(PciDevice& dev);
     Result<uint8_t> choose_devfn(const PciDevice& dev) const;
     Result<> layout_bars(PciDevice& dev);
     Result<uint64_t> allocate(BarWindow& window, uint64_t& next, uint64_t size, const PciDevice& dev);

@@ -47,8 +47,9 @@ constexpr uint16_t kDevStaW1c = 0x000f;   // the four error-detected bits (7.5.3
 PciDevice::PciDevice() = default;
 
 PciDevice::~PciDevice() {
-    // Normally the bus unplugs first; a device destroyed while plugged leaves nothing mapped.
-    if (m_bus) m_bus->unplug(*this);
+    // A device destroyed while plugged: its subclass's BAR regions are already gone (they
+    // detached themselves from system memory), so the bus only forgets the slot.
+    if (m_bus) m_bus->forget(*this);
     if (m_msix_table && m_msix_table->parent())
         const_cast<memory::MemoryRegion*>(m_msix_table->parent())->remove_subregion(*m_msix_table);
     if (m_msix_pba && m_msix_pba->parent())
