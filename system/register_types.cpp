@@ -2,6 +2,7 @@
 
 #include "accel/accel_types.h"
 #include "backends/host_memory_backend.h"
+#include "backends/rng_backend.h"
 #include "chardev/chardev.h"
 #include "hw/core/device.h"
 #include "hw/core/machine.h"
@@ -18,6 +19,9 @@ void register_all_types(qom::TypeRegistry& registry) {
     accel::register_accel_types(registry);
     chardev::register_chardev_types(registry);
     backends::register_memory_backend_types(registry);
+#ifdef CONFIG_VIRTIO_RNG
+    backends::register_rng_backend_types(registry);   // rng-backend, rng-random, rng-builtin
+#endif
     register_iothread_type(registry);
     hw::register_device_type(registry);
     hw::register_machine_types(registry);
