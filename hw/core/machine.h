@@ -25,6 +25,9 @@ class Chardev;
 namespace nemu::hw::pci {
 class PciBus;
 }
+namespace nemu::hw {
+struct DeviceBackends;
+}
 
 namespace nemu::hw {
 
@@ -119,6 +122,9 @@ public:
     virtual std::vector<TimelineMark> boot_timeline() const { return {}; }
     // The root PCI(e) bus ("pcie.0") that -device ...,bus= plugs into; nullptr: no PCI.
     virtual pci::PciBus* pci_root_bus() { return nullptr; }
+    // Named backends for devices being realized (drives, iothreads, chardevs); set by the VM.
+    DeviceBackends* backends() const { return m_backends; }
+    void set_backends(DeviceBackends* b) { m_backends = b; }
 
     memory::MemoryRegion& system_memory() { return *m_system_memory; }
     memory::MemoryRegion& system_io() { return *m_system_io; }
@@ -137,6 +143,7 @@ protected:
     std::unique_ptr<memory::MemoryRegion> m_ram;
 
 private:
+    DeviceBackends* m_backends = nullptr;
     std::unique_ptr<memory::MemoryRegion> m_system_memory;
     std::unique_ptr<memory::MemoryRegion> m_system_io;
     std::unique_ptr<memory::AddressSpace> m_as_memory;

@@ -48,6 +48,7 @@ TEST_F(PciHostTest, HostBridgeAtZero) {
     EXPECT_EQ(platform.as.read_u32(ecam(0, 0, 0, 0xc)), 0u);
     EXPECT_EQ(platform.as.read_u32(ecam(0, 0, 0, 0x2c)), 0x11001af4u);
     EXPECT_EQ(platform.as.read_u32(ecam(0, 0, 0, 0x34)), 0u);
+    EXPECT_EQ(platform.as.read_u32(ecam(0, 0, 0, 0x100)), 0xffffffffu);   // conventional: 256 bytes
     for (unsigned bar = 0; bar < 6; ++bar) {   // no BARs: sizing reads back zero
         platform.as.write_u32(ecam(0, 0, 0, 0x10 + 4 * bar), 0xffffffff);
         EXPECT_EQ(platform.as.read_u32(ecam(0, 0, 0, 0x10 + 4 * bar)), 0u);

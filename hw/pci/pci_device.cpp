@@ -186,14 +186,18 @@ Result<> PciDevice::on_complete() {
     return {};
 }
 
+// A conventional function has 256 bytes of configuration space; beyond them ECAM reads
+// all-ones and drops writes (QEMU pci_host_config_read_common: pci_config_size()).
+unsigned PciDevice::config_size() const { return m_express ? kConfigSpaceSize : 256; }
+
 uint32_t PciDevice::config_read(uint32_t offset, unsigned size) {
     if (size != 1 && size != 2 && size != 4) return UINT32_MAX;
-    if (offset + size > kConfigSpaceSize || offset % size) return UINT32_MAX >> (32 - 8 * size);
+    if (offset + size > config_size() || offset % size) return UINT32_MAX >> (32 - 8 * size);
     return get_le(m_config, offset, size);
 }
 
 void PciDevice::config_write(uint32_t offset, uint32_t value, unsigned size) {
-    if ((size != 1 && size != 2 && size != 4) || offset + size > kConfigSpaceSize || offset % size) return;
+    if ((size != 1 && size != 2 && size != 4) || offset + size > config_size() || offset % size) return;
     for (unsigned i = 0; i < size; ++i) {
         uint8_t v = static_cast<uint8_t>(value >> (8 * i));
         unsigned at = offset + i;

@@ -98,6 +98,8 @@ public:
     // The BAR's address as programmed in config space (whether or not it decodes).
     uint64_t bar_programmed(unsigned index) const;
 
+    // 4096 for a PCI Express function, 256 for a conventional one.
+    unsigned config_size() const;
     // Configuration access (1, 2 or 4 bytes, naturally aligned, offset < 4096; PciBus checks).
     // The default implements the masks, the BAR sizing protocol, the command register's
     // memory-space bit and MSI-X's Message Control. Subclasses may override and call the base.

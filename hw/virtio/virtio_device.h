@@ -98,7 +98,7 @@ public:
     virtual std::vector<uint16_t> queue_max_sizes() const = 0;
     // Device-specific configuration space (virtio 1.2, 4.1.4.6), little-endian.
     virtual uint32_t config_size() const { return 0; }
-    virtual void read_config(uint32_t offset, std::span<uint8_t> out) const { std::fill(out.begin(), out.end(), 0); }
+    virtual void read_config(uint32_t /*offset*/, std::span<uint8_t> out) const { std::fill(out.begin(), out.end(), 0); }
     virtual void write_config(uint32_t offset, std::span<const uint8_t> in) { (void)offset, (void)in; }
     // The driver set FEATURES_OK with `features`: an error refuses the combination (the
     // transport then leaves FEATURES_OK clear, 3.1.1 step 6).

@@ -10,10 +10,27 @@ def is_scalar(t):
     return (t.kind == 'builtin' and t.name in SCALAR_BUILTINS) or t.kind == 'enum'
 
 
+def reaches(t, target, seen=None):
+    """Whether a value of type t can contain a target (through members and list elements)."""
+    seen = set() if seen is None else seen
+    if t is target:
+        return True
+    if id(t) in seen:
+        return False
+    seen.add(id(t))
+    if t.kind == 'array':
+        return reaches(t.element, target, seen)
+    if t.kind in ('struct', 'union'):
+        return any(reaches(m.type, target, seen) for m in t.all_members())
+    return False
+
+
 def member_decl(m, owner=None):
-    # A struct that contains itself (ImageInfo's backing-image, BlockStats' parent) holds the
-    # optional member through a pointer: std::optional needs a complete type.
-    if m.optional and owner is not None and m.type is owner:
+    # A struct that contains itself, directly (ImageInfo's backing-image, BlockStats' parent)
+    # or through another struct (PciDeviceInfo's pci_bridge holds PciBridgeInfo, whose devices
+    # list holds PciDeviceInfo), holds the optional member through a pointer: std::optional
+    # needs a complete type.
+    if m.optional and owner is not None and m.type.kind in ('struct', 'union') and reaches(m.type, owner):
         return 'std::shared_ptr<%s> %s;' % (m.type.cpp, m.cname)
     if m.optional:
         return 'std::optional<%s> %s;' % (m.type.cpp, m.cname)

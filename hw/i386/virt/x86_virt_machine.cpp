@@ -1,5 +1,7 @@
 #include "hw/i386/virt/x86_virt_machine.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "accel/kvm/kvm_system.h"
@@ -15,6 +17,9 @@
 #include "hw/i386/virt/x86_cpu.h"
 #include "hw/misc/boot_timeline.h"
 #include "hw/misc/debug_port.h"
+#include "hw/acpi/pci_host_acpi.h"
+#include "hw/pci/pci_lite_host.h"
+#include "hw/pci/qtest_pci_platform.h"
 
 namespace nemu::hw::x86 {
 
@@ -44,6 +49,7 @@ IrqLine& X86VirtMachine::gsi(unsigned n) { return *m_ioapic->m_gpios.in("", n); 
 
 X86VirtMachine::~X86VirtMachine() {
     m_runner.reset();   // stop and join vCPU threads first
+    tear_down_pci();
     if (m_slots) address_space_memory().remove_listener(*m_slots);
     for (auto& r : m_device_regions)
         if (r->parent()) const_cast<memory::MemoryRegion*>(r->parent())->remove_subregion(*r);
@@ -101,6 +107,47 @@ Result<> X86VirtMachine::build_devices(const MachineConfig& config) {
     m_device_regions.push_back(std::move(regs_region));
     return {};
 }
+
+uint64_t X86VirtMachine::pci_mmio64_base() const {
+    uint64_t top = kHighRamBase + m_high_ram;
+    if (m_maxmem > m_ram_size) top += m_maxmem - m_ram_size;   // room for memory hotplug
+    constexpr uint64_t kGiB = uint64_t{1} << 30;
+    return std::max(kPciMmio64MinBase, (top + kGiB - 1) & ~(kGiB - 1));
+}
+
+Result<> X86VirtMachine::build_pci(const MachineConfig& config) {
+    if (!config.main_loop) return {};   // a board built without a VM loop (unit tests): no PCI
+    // FIXME(#5): under KVM the lead's platform goes here:
+    //   m_pci_platform = TRY(kvm::KvmPciPlatform::create(*m_vm, address_space_memory(), *config.main_loop));
+    // Until it lands KVM uses the qtest platform too: MSIs are memory writes, which reach no
+    // in-kernel LAPIC, so PCI devices work under KVM without interrupts.
+    m_pci_platform = std::make_unique<pci::QtestPciPlatform>(address_space_memory(), *config.main_loop);
+    Object& unattached = container("unattached");
+    auto obj = TRY(registry().create("gpex-pcihost"));
+    // QEMU numbers anonymous devices under /machine/unattached as device[N] (after the CPUs).
+    std::string name = fmt::format("device[{}]", unattached.children().size());
+    auto* host = static_cast<pci::PciLiteHost*>(TRY(unattached.add_child(name, std::move(obj))));
+    TRY(host->complete());
+    m_pci_host = host;
+    TRY(host->setup(system_memory(), *m_pci_platform, {kPciMmio32Base, kPciMmio32Size},
+                    {pci_mmio64_base(), kPciMmio64Size}, kEcamSize));
+    system_memory().add_subregion(kEcamBase, host->ecam());
+    return {};
+}
+
+// PCI devices (QOM children of /machine/peripheral*, and the host bridge) go before the
+// platform, the KVM VM and system memory they use: the QOM tree itself is destroyed only after
+// every member of the board.
+void X86VirtMachine::tear_down_pci() {
+    if (!m_pci_host) return;
+    remove_child("peripheral");
+    remove_child("peripheral-anon");
+    if (Object* parent = m_pci_host->parent())
+        (void)parent->remove_child(m_pci_host->name());   // destroys the host and gpex_root
+    m_pci_host = nullptr;
+}
+
+pci::PciBus* X86VirtMachine::pci_root_bus() { return m_pci_host ? &m_pci_host->bus() : nullptr; }
 
 Result<> X86VirtMachine::create_vcpus(const MachineConfig& config) {
     auto model = TRY(kvm::x86::parse_cpu_model(config.cpu_model));
@@ -173,6 +220,13 @@ Result<> X86VirtMachine::load_boot_state() {
     acpi_cfg.ged_base = kGedBase;
     acpi_cfg.ged_gsi = kGedGsi;
     acpi_cfg.acpi_regs_base = kAcpiRegsBase;
+    if (m_pci_host) {
+        acpi::PciHostAcpiConfig pci{.ecam_base = kEcamBase, .bus_start = 0, .bus_end = 255,
+                                    .mmio32_base = kPciMmio32Base, .mmio32_size = kPciMmio32Size,
+                                    .mmio64_base = pci_mmio64_base(), .mmio64_size = kPciMmio64Size};
+        acpi_cfg.extra_sb_devices.push_back(TRY(acpi::build_pci0_device(pci)));
+        acpi_cfg.extra_tables.push_back(TRY(acpi::build_mcfg(pci)));
+    }
     for (const auto& blob : TRY(acpi::build_x86_virt_acpi(acpi_cfg)))
         if (mem.write(blob.gpa, blob.bytes) != memory::MemTxResult::Ok) return fail("cannot place the ACPI tables in guest RAM");
 
@@ -182,6 +236,13 @@ Result<> X86VirtMachine::load_boot_state() {
     req.cmdline = m_cmdline;
     req.low_ram_end = m_low_ram;
     req.e820 = loader::x86_virt_e820(m_low_ram, m_high_ram);
+    if (m_pci_host) {
+        // ECAM reserved in e820 as well as in ACPI (RES0): Linux's early MMCONFIG check
+        // (pci_mmcfg_reserved with early=1, arch/x86/pci/mmconfig-shared.c) looks at e820.
+        loader::E820Entry ecam{kEcamBase, kEcamSize, loader::kE820Reserved};
+        auto at = std::find_if(req.e820.begin(), req.e820.end(), [](const auto& e) { return e.addr > kEcamBase; });
+        req.e820.insert(at, ecam);
+    }
     req.rsdp_gpa = acpi_cfg.rsdp_gpa;
     auto entry = TRY(loader::load_linux(req, address_space_memory()));
     auto mode = entry.mode == loader::EntryMode::Long64 ? kvm::x86::BootMode::Long64 : kvm::x86::BootMode::Protected32;
@@ -203,6 +264,7 @@ Result<> X86VirtMachine::init(const MachineConfig& config) {
     TRY(m_ioapic->complete());
     TRY(build_devices(config));
     if (config.accel != "kvm") {
+        TRY(build_pci(config));
         m_timeline->mark("machine-ready");
         return {};   // qtest: the device map without vCPUs
     }
@@ -218,6 +280,7 @@ Result<> X86VirtMachine::init(const MachineConfig& config) {
     address_space_memory().add_listener(*m_slots);
     if (m_slots->error()) return make_error(*m_slots->error());
     TRY(create_vcpus(config));
+    TRY(build_pci(config));   // after the CPUs: they are device[0..] under /machine/unattached
     TRY(load_boot_state());
 
     std::vector<kvm::KvmVcpu*> raw;
@@ -241,6 +304,7 @@ Result<> X86VirtMachine::reset() {
     if (m_runner) m_runner->pause();
     m_serial->reset();
     m_ged->reset();
+    if (m_pci_host) m_pci_host->bus().reset();
     if (m_vm) {
         TRY(m_vm->restore_irqchip_reset_state());
         for (size_t i = 0; i < m_vcpus.size(); ++i) TRY(m_vcpu_reset[i].restore(*m_vcpus[i]));
@@ -283,6 +347,7 @@ std::vector<TimelineMark> X86VirtMachine::boot_timeline() const {
 
 void register_x86_virt_machine(qom::TypeRegistry& registry) {
     register_x86_cpu_types(registry);
+    pci::register_pci_lite_types(registry);   // pci-device, gpex-pcihost, gpex-root
     registry.add(qom::TypeInfo{.name = "kvm-ioapic", .parent = "device",
                                .create = [] { return std::make_unique<Device>(); }});
     register_machine(registry,

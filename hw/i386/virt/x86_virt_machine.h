@@ -30,6 +30,11 @@ namespace nemu::acpi {
 class Ged;
 }
 
+namespace nemu::hw::pci {
+class PciPlatform;
+class PciLiteHost;
+} // namespace nemu::hw::pci
+
 namespace nemu::hw {
 class Serial16550;
 
@@ -44,6 +49,14 @@ inline constexpr uint64_t kLowRamLimit = 0xC000'0000;   // 3 GiB: RAM above goes
 inline constexpr uint64_t kHighRamBase = 0x1'0000'0000;
 inline constexpr uint64_t kGedBase = 0xFEA0'0000;
 inline constexpr uint64_t kAcpiRegsBase = 0xFEA0'1000;
+// pci-lite (the same places as QEMU microvm,pcie=on): ECAM for buses 0-255, a 32-bit MMIO
+// window between low RAM and ECAM, and a 64-bit window at 768 GiB or above RAM and maxmem.
+inline constexpr uint64_t kPciMmio32Base = 0xC000'0000;
+inline constexpr uint64_t kPciMmio32Size = 0x2000'0000;   // 512 MiB
+inline constexpr uint64_t kEcamBase = 0xE000'0000;
+inline constexpr uint64_t kEcamSize = 0x1000'0000;        // 256 buses x 1 MiB
+inline constexpr uint64_t kPciMmio64MinBase = 0xC0'0000'0000;
+inline constexpr uint64_t kPciMmio64Size = 0x40'0000'0000;   // 256 GiB
 inline constexpr uint16_t kSerialPort = 0x3f8;
 inline constexpr uint16_t kDebugPort = 0x80;
 inline constexpr unsigned kSerialGsi = 4;
@@ -61,12 +74,17 @@ public:
     bool press_power_button() override;
     std::vector<CpuSlot> cpu_slots() const override;
     std::vector<TimelineMark> boot_timeline() const override;
+    pci::PciBus* pci_root_bus() override;
+    // Where the 64-bit PCI window starts for this RAM size and maxmem.
+    uint64_t pci_mmio64_base() const;
 
 private:
     class Events;
     Result<> build_ram(const MachineConfig& config);
     Result<> build_devices(const MachineConfig& config);
     Result<> create_vcpus(const MachineConfig& config);
+    Result<> build_pci(const MachineConfig& config);
+    void tear_down_pci();
     Result<> load_boot_state();
     void set_gsi(unsigned gsi, bool level);
 
@@ -84,6 +102,10 @@ private:
     std::unique_ptr<acpi::Ged> m_ged;
     std::unique_ptr<DebugPort> m_debug_port;
     std::vector<std::unique_ptr<memory::MemoryRegion>> m_device_regions;
+    // pci-lite: the host bridge is a QOM child (/machine/unattached/device[N], as on microvm);
+    // the platform (MSI delivery, ioeventfds) outlives every PCI device (tear_down_pci).
+    std::unique_ptr<pci::PciPlatform> m_pci_platform;
+    pci::PciLiteHost* m_pci_host = nullptr;
 
     // KVM (absent under qtest). Declared in construction order; destroyed in reverse, so the
     // vCPU threads stop before anything they touch goes away.
