@@ -13,6 +13,7 @@
 #include "backends/host_memory_backend.h"
 #include "backends/machine_ram.h"
 #include "system/cmdline.h"
+#include "system/device_setup.h"
 #include "system/cmdline_memory.h"
 #include "system/cmdline_smp.h"
 #include "system/hmp.h"
@@ -171,6 +172,11 @@ Result<> finish_machine(Vm& vm, const StartupConfig& c, const cmdline::MemoryOpt
     mc.post_to_main_loop = [loop](std::function<void()> fn) { loop->post(std::move(fn)); };
     mc.main_loop = loop;
     TRY(vm.init_machine(mc));
+    // QEMU's qemu_create_cli_devices: after the board, before machine-done and the first run.
+    for (const auto& text : c.devices) {
+        auto props = TRY(cmdline::parse_json_or_opts(text, "driver"));
+        if (auto r = add_device(vm, props, !text.starts_with('{')); !r) return fail("-device {}: {}", text, r.error().msg);
+    }
     TRY(vm.machine()->complete());
     if (!c.start_paused) vm.start_vm();
     return {};

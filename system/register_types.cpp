@@ -7,6 +7,9 @@
 #include "hw/core/device.h"
 #include "hw/core/machine.h"
 #include "hw/i386/virt/x86_virt_machine.h"
+#include "hw/virtio/virtio_blk.h"
+#include "hw/virtio/virtio_pci.h"
+#include "hw/virtio/virtio_rng.h"
 #include "nemu-config.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
@@ -26,6 +29,16 @@ void register_all_types(qom::TypeRegistry& registry) {
     hw::register_device_type(registry);
     hw::register_machine_types(registry);
     hw::x86::register_x86_virt_machine(registry);
+    // The virtio devices (PCI functions: "pci-device" comes with the board), then one
+    // virtio-pci proxy per built-in device.
+    hw::virtio::register_virtio_pci_types(registry);
+#ifdef CONFIG_VIRTIO_RNG
+    hw::virtio::register_virtio_rng_type(registry);
+#endif
+#ifdef CONFIG_VIRTIO_BLK
+    hw::virtio::register_virtio_blk_type(registry);
+#endif
+    hw::virtio::register_virtio_pci_proxies(registry);
 }
 
 } // namespace nemu

@@ -1,5 +1,7 @@
 #include "system/vm.h"
 
+#include "system/vm_device_backends.h"
+
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
 #include "nemu-config.h"
@@ -36,6 +38,8 @@ Result<hw::Machine*> Vm::create_machine(std::string_view name) {
 
 Result<> Vm::init_machine(const hw::MachineConfig& config) {
     if (!m_machine) return fail("no machine");
+    m_device_backends = std::make_unique<VmDeviceBackends>(*this);
+    m_machine->set_backends(m_device_backends.get());
     return m_machine->init(config);
 }
 

@@ -23,6 +23,8 @@
 
 namespace nemu {
 
+class VmDeviceBackends;
+
 // A -global driver.property=value default, applied to every new object of that type
 // (or a subtype) before its own properties.
 struct GlobalProperty {
@@ -118,6 +120,7 @@ private:
     hw::VirtualClock m_clock;
     block::BlockGraph m_block_graph;
     std::function<Result<>()> m_finish_preconfig;
+    std::unique_ptr<VmDeviceBackends> m_device_backends;
     std::vector<std::unique_ptr<monitor::QmpMonitor>> m_monitors;
     int m_exit_status = 0;
 };

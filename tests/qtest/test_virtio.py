@@ -325,7 +325,11 @@ class RngTest(VirtioCase):
             return snap
         mine, theirs = self.both([self.DEVICE])
         snap = run(mine)
-        self.assertEqual(snap, run(theirs))
+        # QEMU 7.2 also offers VIRTIO_F_RING_RESET (bit 40, per-queue reset through the
+        # queue_reset register); nemu does not implement queue reset and does not offer it.
+        other = run(theirs)
+        other["device_feature"] &= ~(1 << 40)
+        self.assertEqual(snap, other)
         self.assertEqual((snap["device_status"], snap["q0.queue_enable"], snap["q0.queue_desc"],
                           snap["q0.queue_driver"], snap["q0.queue_device"]), (0, 0, 0, 0, 0))
         self.assertEqual((snap["config_msix_vector"], snap["q0.queue_msix_vector"]),
