@@ -110,8 +110,11 @@ public:
     // time), MSI-X table masked and disabled. Subclasses override and call the base.
     virtual void reset();
 
-    // A PCI Express function gets a PCIe capability when realized (default). Set before plug.
-    bool m_express = true;
+    // A PCI Express function (4 KiB config space, a PCIe capability of type RCiEP added after
+    // realize) or a conventional one (256 bytes, the default). Set before plug. QEMU 7.2 makes
+    // virtio-pci functions on a root bus conventional (virtio_pci_realize drops
+    // QEMU_PCI_CAP_EXPRESS when pci_bus_is_root), which is where pci-lite puts every device.
+    bool m_express = false;
     // Properties: "addr" (devfn, -1 = first free slot) and "multifunction".
     int32_t m_addr = kDevfnAuto;
     bool m_multifunction = false;

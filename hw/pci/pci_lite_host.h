@@ -25,7 +25,7 @@ inline constexpr uint64_t kEcamBusSize = uint64_t{1} << kEcamBusShift;   // 1 Mi
 // The function at 00.0 (QEMU's gpex-root): identity only, no BARs.
 class PciHostBridgeFunction final : public PciDevice {
 public:
-    PciHostBridgeFunction() { m_express = false; }   // QEMU's gpex-root has no capabilities
+    PciHostBridgeFunction() = default;   // conventional, no capabilities (QEMU's gpex-root)
 
 protected:
     Result<> realize() override;

@@ -61,6 +61,7 @@ struct RecordingPlatform final : PciPlatform {
 // A function with BAR 0: 32-bit 16 KiB container (MSI-X table at 0, PBA at 0x2000, 4 vectors),
 // BAR 2: 64-bit prefetchable 64 KiB MMIO, a vendor capability of 8 bytes.
 struct TestFunction final : PciDevice, memory::MmioHandler {
+    TestFunction() { m_express = true; }
     uint64_t read(uint64_t offset, unsigned) override { return offset; }
     void write(uint64_t, uint64_t, unsigned) override {}
     void bar_mapped(unsigned index, uint64_t gpa) override { events.push_back({true, index, gpa}); }
