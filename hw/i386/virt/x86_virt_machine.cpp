@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "accel/kvm/kvm_pci_platform.h"
 #include "accel/kvm/kvm_system.h"
 #include "accel/kvm/kvm_vcpu.h"
 #include "accel/kvm/kvm_vm.h"
@@ -117,11 +118,10 @@ uint64_t X86VirtMachine::pci_mmio64_base() const {
 
 Result<> X86VirtMachine::build_pci(const MachineConfig& config) {
     if (!config.main_loop) return {};   // a board built without a VM loop (unit tests): no PCI
-    // FIXME(#5): under KVM the lead's platform goes here:
-    //   m_pci_platform = TRY(kvm::KvmPciPlatform::create(*m_vm, address_space_memory(), *config.main_loop));
-    // Until it lands KVM uses the qtest platform too: MSIs are memory writes, which reach no
-    // in-kernel LAPIC, so PCI devices work under KVM without interrupts.
-    m_pci_platform = std::make_unique<pci::QtestPciPlatform>(address_space_memory(), *config.main_loop);
+    // KVM: MSI-X vectors are GSI routes + irqfds, doorbells ioeventfds. qtest: an MSI is a
+    // memory write, as qtest drivers expect, and doorbells go through the MMIO handlers.
+    if (m_vm) m_pci_platform = TRY(kvm::KvmPciPlatform::create(*m_vm, address_space_memory(), *config.main_loop));
+    else m_pci_platform = std::make_unique<pci::QtestPciPlatform>(address_space_memory(), *config.main_loop);
     Object& unattached = container("unattached");
     auto obj = TRY(registry().create("gpex-pcihost"));
     // QEMU numbers anonymous devices under /machine/unattached as device[N] (after the CPUs).
