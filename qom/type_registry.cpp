@@ -59,6 +59,12 @@ std::vector<const PropertyDef*> TypeRegistry::class_properties(std::string_view 
     return out;
 }
 
+std::string TypeRegistry::bus_type(std::string_view type) const {
+    for (const TypeInfo* t = find(type); t; t = t->parent.empty() ? nullptr : find(t->parent))
+        if (!t->bus_type.empty()) return t->bus_type;
+    return {};
+}
+
 Result<std::unique_ptr<Object>> TypeRegistry::create(std::string_view type) const {
     const TypeInfo* t = find(type);
     if (!t) return fail("invalid object type: {}", type);

@@ -28,6 +28,7 @@ struct TypeInfo {
     std::string description;            // -device help: desc "..."
     std::string category;               // -device help section ("Storage devices", ...)
     bool user_creatable_device = true;  // devices: may appear in -device / device_add
+    std::string bus_type;               // devices: the bus they plug into ("PCI"), inherited
     std::vector<PropertyDef> properties;
     std::function<std::unique_ptr<Object>()> create;  // null for abstract types
     // Per-type constants a family of types shares (a machine's description and limits...),
@@ -48,6 +49,9 @@ public:
     // Class properties of a type and its ancestors, most derived last (QEMU's order: the
     // parent's first). Instance properties (child<>, link<>) are not included.
     std::vector<const PropertyDef*> class_properties(std::string_view type) const;
+
+    // A device type's bus ("PCI", "virtio-bus"...): its own or its nearest ancestor's.
+    std::string bus_type(std::string_view type) const;
 
     // Instantiate a concrete type. Errors mirror QEMU's user-facing messages.
     Result<std::unique_ptr<Object>> create(std::string_view type) const;

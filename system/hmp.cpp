@@ -1,5 +1,7 @@
 #include "system/hmp.h"
 
+#include "system/device_setup.h"
+
 #include <map>
 #include <sstream>
 #include <vector>
@@ -166,10 +168,12 @@ std::string format_device_help(const qom::TypeRegistry& types) {
     for (const qom::TypeInfo* t : types.list("device"))
         if (t->user_creatable_device) by_category[t->category.empty() ? "Uncategorized devices" : t->category].push_back(t);
     std::string out;
-    for (const auto& [category, types] : by_category) {
+    for (const auto& [category, members] : by_category) {
         out += category + ":\n";
-        for (const qom::TypeInfo* t : types) {
+        for (const qom::TypeInfo* t : members) {
             out += fmt::format("name \"{}\"", t->name);
+            if (std::string bus = types.bus_type(t->name); !bus.empty()) out += fmt::format(", bus {}", bus);
+            if (auto alias = device_alias_of(t->name)) out += fmt::format(", alias \"{}\"", *alias);
             if (!t->description.empty()) out += fmt::format(", desc \"{}\"", t->description);
             out += "\n";
         }

@@ -105,7 +105,7 @@ Result<> create_objects(Vm& vm, const StartupConfig& c) {
     for (const auto& text : c.devices) {
         auto props = cmdline::parse_json_or_opts(text, "driver");
         if (!props) return fail("-device {}: {}", text, props.error().msg);
-        std::string driver = props->value("driver", "");
+        std::string driver(resolve_device_alias(props->value("driver", "")));
         const qom::TypeInfo* t = vm.types().find(driver);
         if (!t || t->abstract || !vm.types().is_a(driver, "device"))
             return fail("-device {}: '{}' is not a valid device model name", text, driver);

@@ -1,3 +1,4 @@
+#include "system/device_setup.h"
 #include "system/startup_config.h"
 
 #include "system/cpu_models.h"
@@ -70,7 +71,7 @@ Result<> help_query(StartupConfig& c, const std::string& name, const std::string
         if (kv.help) {
             auto driver = kv.get("driver");
             if (!driver || cmdline::is_help_option(*driver)) c.print_and_exit = format_device_help(types);
-            else c.print_and_exit = TRY(device_properties_help(types, *driver));
+            else c.print_and_exit = TRY(device_properties_help(types, resolve_device_alias(*driver)));
         }
         return {};
     }

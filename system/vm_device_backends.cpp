@@ -1,10 +1,33 @@
 #include "system/vm_device_backends.h"
 
+#include <future>
+
 #include "block/block_backend.h"
 #include "system/iothread.h"
 #include "system/vm.h"
 
 namespace nemu {
+
+namespace {
+
+// A BlockBackend registers its engine's fds with its home loop, whose watch table belongs to
+// the loop's thread: an iothread's backend is created there (the main loop waits), and is
+// destroyed there too when its last user lets go.
+Result<std::shared_ptr<block::BlockBackend>> create_backend_on(EventLoop& home, std::string name,
+                                                               std::shared_ptr<block::BlockNode> root,
+                                                               block::BackendOptions options, EventLoop& main) {
+    if (&home == &main)
+        return std::shared_ptr<block::BlockBackend>(TRY(block::BlockBackend::create(std::move(name), root, home, options)));
+    std::promise<Result<std::unique_ptr<block::BlockBackend>>> made;
+    home.post([&] { made.set_value(block::BlockBackend::create(std::move(name), root, home, options)); });
+    auto backend = TRY(made.get_future().get());
+    EventLoop* loop = &home;
+    return std::shared_ptr<block::BlockBackend>(backend.release(), [loop](block::BlockBackend* b) {
+        loop->post([b] { std::unique_ptr<block::BlockBackend> owned(b); });
+    });
+}
+
+} // namespace
 
 Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std::string_view name, std::string_view qdev,
                                                                             EventLoop& home) {
@@ -15,14 +38,14 @@ Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std:
         // A device on an iothread needs the backend homed there: completions return on the
         // backend's home loop (block_backend.h).
         if (!d->backend || &home != &m_vm.loop())
-            d->backend = std::shared_ptr<block::BlockBackend>(TRY(block::BlockBackend::create(d->name, d->root, home, d->options)));
+            d->backend = TRY(create_backend_on(home, d->name, d->root, d->options, m_vm.loop()));
         d->qdev = std::string(qdev);
         return d->backend;
     }
     if (auto node = graph.find_node(name)) {
         // A -blockdev node: an anonymous backend, as QEMU's blk_new for a device's drive=node.
         // FIXME(#5): QEMU's permission system refuses a second writer on the same node.
-        return std::shared_ptr<block::BlockBackend>(TRY(block::BlockBackend::create("", node, home, block::BackendOptions{})));
+        return create_backend_on(home, "", node, block::BackendOptions{}, m_vm.loop());
     }
     return fail("Property 'virtio-blk-device.drive' can't find value '{}'", name);
 }

@@ -101,6 +101,7 @@ void register_pci_device_type(qom::TypeRegistry& registry) {
         .name = "pci-device",
         .parent = "device",
         .abstract = true,
+        .bus_type = "PCI",
         .properties = {
             addr_property(),
             qom::prop("multifunction", &PciDevice::m_multifunction, std::optional<bool>(false), "on/off"),

@@ -74,7 +74,7 @@ void register_virtio_pci_type(qom::TypeRegistry& registry, std::string proxy_typ
 
 void register_virtio_pci_types(qom::TypeRegistry& registry) {
     using qom::prop;
-    registry.add(qom::TypeInfo{.name = "virtio-device", .parent = "device", .abstract = true});
+    registry.add(qom::TypeInfo{.name = "virtio-device", .parent = "device", .abstract = true, .bus_type = "virtio-bus"});
     registry.add(qom::TypeInfo{
         .name = "virtio-pci",
         .parent = "pci-device",
