@@ -52,6 +52,34 @@ std::string info_qom_tree(Vm& vm) {
     return out;
 }
 
+// QEMU's hmp_info_pci layout (monitor/hmp-cmds.c), from the same data as query-pci.
+std::string info_pci(Vm& vm) {
+    CommandContext ctx(vm, nullptr);
+    auto buses = qapi::qmp_query_pci(ctx);
+    if (!buses) return buses.error().msg + "\n";
+    std::string out;
+    for (const auto& bus : *buses)
+        for (const auto& d : bus.devices) {
+            out += fmt::format("  Bus {:2}, device {:3}, function {}:\n", d.bus, d.slot, d.function);
+            out += "    " + (d.class_info.desc ? *d.class_info.desc : fmt::format("Class {:04}", d.class_info.class_));
+            out += fmt::format(": PCI device {:04x}:{:04x}\n", d.id.vendor, d.id.device);
+            if (d.id.subsystem_vendor && d.id.subsystem)
+                out += fmt::format("      PCI subsystem {:04x}:{:04x}\n", *d.id.subsystem_vendor, *d.id.subsystem);
+            if (d.irq) out += fmt::format("      IRQ {}, pin {}\n", *d.irq, char('A' + d.irq_pin - 1));
+            for (const auto& r : d.regions) {
+                uint64_t addr = static_cast<uint64_t>(r.address), size = static_cast<uint64_t>(r.size);
+                out += fmt::format("      BAR{}: ", r.bar);
+                if (r.type == "io")
+                    out += fmt::format("I/O at 0x{:04x} [0x{:04x}].\n", addr, addr + size - 1);
+                else
+                    out += fmt::format("{} bit{} memory at 0x{:08x} [0x{:08x}].\n", r.mem_type_64.value_or(false) ? 64 : 32,
+                                       r.prefetch.value_or(false) ? " prefetchable" : "", addr, addr + size - 1);
+            }
+            out += fmt::format("      id \"{}\"\n", d.qdev_id);
+        }
+    return out;
+}
+
 std::string info_qtree(Vm&) {
     // Devices and buses arrive with the virt machine; the root bus is always there.
     return "bus: main-system-bus\n  type System\n";
@@ -91,6 +119,7 @@ constexpr HmpInfo kInfoCommands[] = {
     {"kvm", "show KVM information", info_kvm},
     {"mtree", "show memory tree", info_mtree},
     {"name", "show the current VM name", info_name},
+    {"pci", "show PCI info", info_pci},
     {"qom-tree", "show QOM composition tree", info_qom_tree},
     {"qtree", "show device tree", info_qtree},
     {"status", "show the current VM status (running|paused)", info_status},
