@@ -118,7 +118,9 @@ class Guest:
                 time.sleep(0.05)
         self.qmp_sock = s
         threading.Thread(target=self._read_qmp, daemon=True).start()
-        self.wait_reply(lambda m: "QMP" in m, 10)
+        # The greeting comes once the VMM's main loop runs, i.e. after memory preallocation,
+        # which under nested SVM on a busy machine took over 10 s for 384 MiB.
+        self.wait_reply(lambda m: "QMP" in m, 60)
         self.qmp("qmp_capabilities")
 
     def _read_qmp(self):
