@@ -5,7 +5,8 @@ usage: test_virtio.py BINARY [--oracle] [unittest options, e.g. -v or -k NAME]
   BINARY    nemu-system-x86_64 (or $NEMU_BINARY)
   --oracle  BINARY is QEMU itself (or $NEMU_VIRTIO_ORACLE=1): every test runs against QEMU
             with the QEMU platform profile, which checks the suite and the driver, not nemu
-Environment: QEMU_ORACLE (default qemu-system-x86_64), NEMU_TEST_TIMEOUT (seconds, 20).
+Environment: QEMU_ORACLE (default qemu-system-x86_64), NEMU_TEST_TIMEOUT (seconds, 20),
+  NEMU_VIRTIO_STRICT=1 (tests marked @nemu_bug fail instead of skipping).
 Prints only unittest's summary when green; exits non-zero on failure.
 
 nemu runs `-M virt -accel qtest`. The oracle is `qemu-system-x86_64 -M microvm,pcie=on,acpi=on
@@ -19,14 +20,18 @@ Each test drives the device as a guest would (the driver's VirtioPciDevice) on b
 compares what the spec or QEMU compatibility mandates. Where nemu differs on purpose, the test
 runs on nemu alone and says why.
 
-Device helpers are grouped per device (RNG below); a virtio-blk/console/net section adds its
-own `open_*` helper and tests on the same VirtioCase base.
+Device helpers are grouped per device (RNG, then BLK on raw images the tests make); a
+console/net section adds its own `open_*` helper and tests on the same VirtioCase base. A test
+that fails on nemu because of a reported bug carries @nemu_bug("file: what"): it skips with
+that text while the bug is there and fails once it passes, so the marker is removed.
 """
 
+import functools
 import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -36,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 from test_qtest import QMP, TIMEOUT, oracle_binary  # noqa: E402
-from test_virt_machine import Machine  # noqa: E402
+from test_virt_machine import COMMON_ARGS, Machine  # noqa: E402
 import virtio_qtest as vq  # noqa: E402
 from virtio_qtest import (ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK,  # noqa: E402
                           DEVICE_NEEDS_RESET, F_VERSION_1, F_INDIRECT_DESC, F_EVENT_IDX,
@@ -94,11 +99,12 @@ class VirtioCase(unittest.TestCase):
             f.write(b"\xf4" * 0x10000)
         return path
 
-    def launch(self, binary, platform, devices):
+    def launch(self, binary, platform, devices, args=()):
+        """`args`: more command-line arguments before the devices (e.g. -drive)."""
         d = tempfile.mkdtemp(prefix="nemu-virtio-qmp-")
         self.addCleanup(shutil.rmtree, d, True)
         qmp_path = os.path.join(d, "qmp.sock")
-        extra = []
+        extra = list(args)
         if platform == "qemu":
             extra += ["-bios", self.halt_bios()]
         for dev in devices:
@@ -118,14 +124,14 @@ class VirtioCase(unittest.TestCase):
         self.assertEqual(qmp.execute("qmp_capabilities"), {"return": {}})
         return Vm(machine, vq.QtestIO(machine), qmp, platform)
 
-    def start(self, devices):
+    def start(self, devices, args=()):
         """The VMM under test (QEMU itself with --oracle)."""
-        return self.launch(self.binary, "qemu" if self.oracle_mode else "nemu", devices)
+        return self.launch(self.binary, "qemu" if self.oracle_mode else "nemu", devices, args)
 
-    def start_oracle(self, devices):
+    def start_oracle(self, devices, args=()):
         if shutil.which(oracle_binary()) is None:
             self.skipTest("oracle %s not installed" % oracle_binary())
-        return self.launch(oracle_binary(), "qemu", devices)
+        return self.launch(oracle_binary(), "qemu", devices, args)
 
     def both(self, devices):
         return self.start(devices), self.start_oracle(devices)
@@ -395,6 +401,505 @@ class RngTest(VirtioCase):
             q.set_avail_idx(q.avail_idx)
         self.hostile(corrupt)
 
+# --- virtio-blk ------------------------------------------------------------------------
+
+BLK_SLOT = 3
+BLK_IMAGE_SECTORS = 2048                 # 1 MiB raw images, made per VM by the test
+BLK_SERIAL = "nemu-disk-0042"
+
+
+def blk_pattern(seed, length):
+    """Distinct, position-dependent bytes (no run of zeroes, so nothing passes by accident)."""
+    return bytes(((i * 7 + seed * 13) % 251) + 1 for i in range(length))
+
+
+def nemu_bug(reason):
+    """Marks a test that fails on nemu because of a reported bug (`reason`: where and what).
+    Against QEMU (--oracle) it runs as usual. Against nemu, its failure is reported as a skip
+    naming the bug, and its passing as a failure, so the marker goes once the bug is fixed.
+    NEMU_VIRTIO_STRICT=1 runs marked tests as plain ones."""
+    def wrap(test):
+        @functools.wraps(test)
+        def run(self, *args, **kwargs):
+            if CONFIG["oracle_mode"] or os.environ.get("NEMU_VIRTIO_STRICT") == "1":
+                return test(self, *args, **kwargs)
+            try:
+                test(self, *args, **kwargs)
+            except AssertionError as e:
+                self.skipTest("known nemu bug: %s (%s)" % (reason, str(e).splitlines()[0]))
+            self.fail("passes now: remove @nemu_bug(%r)" % reason)
+        return run
+    return wrap
+
+
+class BlkCase(VirtioCase):
+    """Helpers for virtio-blk-pci: each VM gets its own raw image in a temp dir, attached
+    as `-drive if=none,id=d0,file=IMG,format=raw -device virtio-blk-pci,drive=d0`."""
+
+    def make_image(self, sectors=BLK_IMAGE_SECTORS, contents=()):
+        """A raw image of `sectors` zero sectors with `contents` [(sector, bytes)] placed."""
+        d = tempfile.mkdtemp(prefix="nemu-virtio-blk-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "disk.raw")
+        with open(path, "wb") as f:
+            f.truncate(sectors * vq.BLK_SECTOR)
+            for sector, data in contents:
+                f.seek(sector * vq.BLK_SECTOR)
+                f.write(data)
+        return path
+
+    def launch_blk(self, launcher, props="", drive_opts="", contents=(), devices=()):
+        """(vm, image path) for `launcher` (self.start or self.start_oracle). An
+        `iothread=io0` in `props` adds the -object iothread,id=io0 it names."""
+        img = self.make_image(contents=contents)
+        args = ["-drive", "if=none,id=d0,file=%s,format=raw%s" % (img, drive_opts)]
+        if "iothread=io0" in props:
+            args = ["-object", "iothread,id=io0"] + args
+        dev = "virtio-blk-pci,drive=d0,addr=%d%s" % (BLK_SLOT, props)
+        return launcher([dev] + list(devices), args=args), img
+
+    def both_blk(self, **kw):
+        """[(vm, image)] for the VMM under test and the oracle, each with its own image."""
+        return [self.launch_blk(self.start, **kw), self.launch_blk(self.start_oracle, **kw)]
+
+    def open_blk(self, vm, slot=BLK_SLOT):
+        return self.open_virtio(vm, vq.VIRTIO_ID_BLOCK, slot)
+
+    def blk_submit(self, vm, dev, q, req_type, sector=0, out=b"", in_len=0, split=1):
+        """One request through `q`; waits for it and its MSI-X message. `split` cuts the data
+        into that many descriptors. Returns (status, data read, used length)."""
+        r = vq.BlkRequest(dev, req_type, sector, out, in_len)
+        bufs = r.buffers
+        if split > 1:
+            head, data, status = bufs[0], bufs[1:-1], bufs[-1]
+            assert len(data) == 1
+            addr, length, writable = data[0]
+            step = length // split
+            data = [(addr + i * step, step if i < split - 1 else length - i * step, writable)
+                    for i in range(split)]
+            bufs = [head] + data + [status]
+        used = q.submit(bufs)
+        if q.vector is not None:
+            dev.msix.wait(q.vector)
+        return r.status(), r.data(), used
+
+    def blk_write(self, vm, dev, q, sector, data, **kw):
+        return self.blk_submit(vm, dev, q, vq.BLK_T_OUT, sector, out=data, **kw)
+
+    def blk_read(self, vm, dev, q, sector, length, **kw):
+        return self.blk_submit(vm, dev, q, vq.BLK_T_IN, sector, in_len=length, **kw)
+
+    def blk_dwz(self, vm, dev, q, req_type, sector, count, flags=0):
+        return self.blk_submit(vm, dev, q, req_type,
+                               out=vq.blk_dwz_segment(sector, count, flags))[0]
+
+    def blk_request_ok(self, vm, dev, q):
+        """A read of sector 0 that succeeds (the recovery probe after a reset)."""
+        status, _, used = self.blk_read(vm, dev, q, 0, vq.BLK_SECTOR)
+        self.assertEqual((status, used), (vq.BLK_S_OK, vq.BLK_SECTOR + 1))
+
+    @staticmethod
+    def file_bytes(path, sector, length):
+        with open(path, "rb") as f:
+            f.seek(sector * vq.BLK_SECTOR)
+            return f.read(length)
+
+    def startup_error(self, binary, platform, args):
+        """Runs `binary` expecting it to refuse `args` at startup: (exit code, stderr)."""
+        extra = ["-bios", self.halt_bios()] if platform == "qemu" else []
+        cmd = ([binary] + vq.PLATFORMS[platform]["machine"] + COMMON_ARGS + extra + args)
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.fail("%s still running after %ss" % (" ".join(cmd), TIMEOUT))
+        return proc.returncode, proc.stderr.decode(errors="replace")
+
+
+# Feature bits QEMU 7.2 offers on virtio-blk-pci that nemu does not (masked before comparing):
+#  * VIRTIO_BLK_F_GEOMETRY (4): QEMU invents a CHS geometry (hd_geometry_guess); no virtio 1.x
+#    driver needs one and nemu computes none (FIXME(#5) in hw/virtio/virtio_blk.cpp).
+#  * VIRTIO_F_RING_RESET (40): per-queue reset; nemu's transport does not implement it (as
+#    RngTest.test_rng_reset_clears_state).
+# (QEMU 7.2 offers 0x10130006e54 by default: SEG_MAX, GEOMETRY, BLK_SIZE, FLUSH, TOPOLOGY,
+# CONFIG_WCE, DISCARD, WRITE_ZEROES, INDIRECT_DESC, EVENT_IDX, VERSION_1, RING_RESET.)
+BLK_QEMU_ONLY_FEATURES = (1 << vq.BLK_F_GEOMETRY) | (1 << 40)
+# Config fields not compared: the CHS geometry (see above).
+BLK_CONFIG_UNCOMPARED = ("cylinders", "heads", "sectors")
+
+
+class BlkTest(BlkCase):
+    """virtio-blk-pci (virtio 1.2 §5.2) on a raw image file, compared with QEMU 7.2."""
+
+    def test_blk_identity(self):
+        (mine, _), (theirs, _) = self.both_blk()
+        ids = vq.find_virtio(mine.io, mine.platform, vq.VIRTIO_ID_BLOCK, BLK_SLOT).ids()
+        self.assertEqual(ids, vq.find_virtio(theirs.io, theirs.platform, vq.VIRTIO_ID_BLOCK,
+                                             BLK_SLOT).ids())
+        # §4.1.2: 0x1040 + 2; PCI class 01 (mass storage) 00 (SCSI), as QEMU's
+        # PCI_CLASS_STORAGE_SCSI; subsystem 1af4:1100 for a modern-only device
+        self.assertEqual((ids["vendor"], ids["device"], ids["class"]), (0x1AF4, 0x1042, 0x010000))
+        self.assertEqual((ids["subsystem_vendor"], ids["subsystem"]), (0x1AF4, 0x1100))
+        self.assertGreaterEqual(ids["revision"], 1)
+
+    def test_blk_features_offered(self):
+        def offered(vm):
+            return self.open_blk(vm).device_features()
+        for props in ("", ",discard=off,write-zeroes=off,config-wce=off"):
+            (mine, _), (theirs, _) = self.both_blk(props=props)
+            f, g = offered(mine), offered(theirs)
+            self.assertTrue(f >> F_VERSION_1 & 1, "VERSION_1 not offered: 0x%x" % f)
+            self.assertEqual(f & ~BLK_QEMU_ONLY_FEATURES, g & ~BLK_QEMU_ONLY_FEATURES,
+                             "%s: offered 0x%x, QEMU 0x%x" % (props, f, g))
+            for bit in (vq.BLK_F_SEG_MAX, vq.BLK_F_BLK_SIZE, vq.BLK_F_TOPOLOGY, vq.BLK_F_FLUSH):
+                self.assertTrue(f >> bit & 1, "bit %d not offered: 0x%x" % (bit, f))
+            self.assertFalse(f >> vq.BLK_F_RO & 1)
+            self.assertFalse(f >> vq.BLK_F_MQ & 1)
+
+    def blk_config_compared(self, props=""):
+        def config(vm):
+            cfg = vq.blk_config(self.open_blk(vm))
+            for k in BLK_CONFIG_UNCOMPARED:
+                del cfg[k]
+            return cfg
+        (mine, _), (theirs, _) = self.both_blk(props=props)
+        cfg = config(mine)
+        self.assertEqual(cfg, config(theirs))
+        return cfg
+
+    def test_blk_config_space(self):
+        cfg = self.blk_config_compared()
+        self.assertEqual(cfg["capacity"], BLK_IMAGE_SECTORS)
+        self.assertEqual((cfg["blk_size"], cfg["seg_max"], cfg["num_queues"]), (512, 254, 1))
+        self.assertEqual((cfg["max_discard_seg"], cfg["max_write_zeroes_seg"]), (1, 1))
+
+    def test_blk_config_space_properties(self):
+        cfg = self.blk_config_compared(
+            ",physical_block_size=4096,min_io_size=4096,opt_io_size=65536"
+            ",max-discard-sectors=1024,max-write-zeroes-sectors=2048,queue-size=64")
+        self.assertEqual((cfg["physical_block_exp"], cfg["min_io_size"], cfg["opt_io_size"]),
+                         (3, 8, 128))
+        self.assertEqual((cfg["max_discard_sectors"], cfg["max_write_zeroes_sectors"]),
+                         (1024, 2048))
+        self.assertEqual(cfg["seg_max"], 62)
+
+    def test_blk_read_write(self):
+        """A pattern written through the device lands in the file; bytes placed in the file
+        read back through the device; the used length is the device-writable length."""
+        placed = blk_pattern(1, 3 * vq.BLK_SECTOR)
+
+        def run(vm, img):
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            data = blk_pattern(2, 4 * vq.BLK_SECTOR)
+            out = []
+            out.append(self.blk_write(vm, dev, q, 8, data))
+            out.append(self.blk_write(vm, dev, q, 16, data, split=3))   # a 5-descriptor chain
+            self.assertEqual(self.file_bytes(img, 8, len(data)), data)
+            self.assertEqual(self.file_bytes(img, 16, len(data)), data)
+            status, got, used = self.blk_read(vm, dev, q, 100, len(placed))
+            self.assertEqual(got, placed)
+            out.append((status, used))
+            status, got, used = self.blk_read(vm, dev, q, 16, len(data), split=4)
+            self.assertEqual(got, data)
+            out.append((status, used))
+            # the last sector of the disk
+            tail = blk_pattern(3, vq.BLK_SECTOR)
+            out.append(self.blk_write(vm, dev, q, BLK_IMAGE_SECTORS - 1, tail))
+            self.assertEqual(self.file_bytes(img, BLK_IMAGE_SECTORS - 1, 512), tail)
+            out.append(self.blk_read(vm, dev, q, BLK_IMAGE_SECTORS - 1, 512))
+            return out
+        results = [run(vm, img) for vm, img in self.both_blk(contents=[(100, placed)])]
+        self.assertEqual(results[0], results[1])
+        ok = vq.BLK_S_OK
+        self.assertEqual([r[0] for r in results[0]], [ok] * 6)
+        self.assertEqual(results[0][0], (ok, b"", 1))          # OUT: only the status written
+        self.assertEqual(results[0][2], (ok, len(placed) + 1))
+
+    def test_blk_flush(self):
+        for vm, _ in self.both_blk():
+            dev = self.open_blk(vm)
+            q, = dev.init(wanted=(1 << F_VERSION_1) | (1 << vq.BLK_F_FLUSH))
+            self.blk_write(vm, dev, q, 0, blk_pattern(4, 512))
+            self.assertEqual(self.blk_submit(vm, dev, q, vq.BLK_T_FLUSH), (vq.BLK_S_OK, b"", 1))
+
+    def test_blk_get_id(self):
+        """GET_ID (§5.2.6.1) returns the serial= string in 20 bytes. Compared only up to and
+        including its NUL: QEMU 7.2 copies strlen + 1 bytes and leaves the rest of the buffer
+        as the driver filled it, nemu zero-pads; the spec only says the string is
+        NUL-terminated when shorter than 20 bytes."""
+        def run(vm, length):
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            status, data, used = self.blk_submit(vm, dev, q, vq.BLK_T_GET_ID, in_len=length)
+            return status, data[:data.index(0) + 1] if 0 in data else data, used
+        for props, want in ((",serial=" + BLK_SERIAL, BLK_SERIAL.encode() + b"\0"),
+                            (",serial=ABCDEFGHIJKLMNOPQRST", b"ABCDEFGHIJKLMNOPQRST"),
+                            ("", b"\0")):
+            (mine, _), (theirs, _) = self.both_blk(props=props)
+            got = run(mine, vq.BLK_ID_BYTES)
+            self.assertEqual(got, run(theirs, vq.BLK_ID_BYTES), props)
+            self.assertEqual(got, (vq.BLK_S_OK, want, vq.BLK_ID_BYTES + 1), props)
+
+    def test_blk_discard_write_zeroes(self):
+        pattern = blk_pattern(5, 64 * vq.BLK_SECTOR)
+
+        def run(vm, img):
+            dev = self.open_blk(vm)
+            wanted = ((1 << F_VERSION_1) | (1 << vq.BLK_F_DISCARD)
+                      | (1 << vq.BLK_F_WRITE_ZEROES))
+            q, = dev.init(wanted=wanted)
+            out = []
+            # WRITE_ZEROES over the pattern: the range reads zero in the file, its
+            # neighbours keep their bytes
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_WRITE_ZEROES, 8, 16))
+            self.assertEqual(self.file_bytes(img, 8, 16 * 512), bytes(16 * 512))
+            self.assertEqual(self.file_bytes(img, 0, 8 * 512), pattern[:8 * 512])
+            self.assertEqual(self.file_bytes(img, 24, 8 * 512), pattern[24 * 512:32 * 512])
+            status, data, _ = self.blk_read(vm, dev, q, 8, 16 * 512)
+            self.assertEqual((status, data), (vq.BLK_S_OK, bytes(16 * 512)))
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_WRITE_ZEROES, 32, 8,
+                                    vq.BLK_WRITE_ZEROES_FLAG_UNMAP))
+            self.assertEqual(self.file_bytes(img, 32, 8 * 512), bytes(8 * 512))
+            # DISCARD: the contents afterwards are unspecified (§5.2.6.2), only the status
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_DISCARD, 40, 8))
+            # §5.2.6.2: unknown flags are UNSUPP; out of range is IOERR
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_WRITE_ZEROES, 8, 8, 2))
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_DISCARD, 8, 8, 2))
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_WRITE_ZEROES, BLK_IMAGE_SECTORS - 4, 8))
+            out.append(self.blk_dwz(vm, dev, q, vq.BLK_T_DISCARD, BLK_IMAGE_SECTORS, 1))
+            vm.assert_alive(self)
+            return out
+        results = [run(vm, img) for vm, img in self.both_blk(contents=[(0, pattern)])]
+        self.assertEqual(results[0], results[1])
+        ok, ioerr, unsupp = vq.BLK_S_OK, vq.BLK_S_IOERR, vq.BLK_S_UNSUPP
+        self.assertEqual(results[0], [ok, ok, ok, unsupp, unsupp, ioerr, ioerr])
+
+    def test_blk_out_of_range(self):
+        """A sector range outside the disk completes with VIRTIO_BLK_S_IOERR (§5.2.6.1)."""
+        def run(vm, img):
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            out = [self.blk_read(vm, dev, q, BLK_IMAGE_SECTORS, 512),
+                   self.blk_read(vm, dev, q, BLK_IMAGE_SECTORS - 1, 1024),
+                   self.blk_read(vm, dev, q, 1 << 62, 512)[0],
+                   self.blk_write(vm, dev, q, BLK_IMAGE_SECTORS, blk_pattern(6, 512)),
+                   self.blk_write(vm, dev, q, BLK_IMAGE_SECTORS - 1, blk_pattern(6, 1024))]
+            self.assertEqual(os.path.getsize(img), BLK_IMAGE_SECTORS * 512)
+            self.assertEqual(self.file_bytes(img, BLK_IMAGE_SECTORS - 1, 512), bytes(512))
+            self.blk_request_ok(vm, dev, q)          # and the device keeps serving
+            vm.assert_alive(self)
+            return [r if isinstance(r, int) else (r[0], r[2]) for r in out]
+        results = [run(vm, img) for vm, img in self.both_blk()]
+        self.assertEqual(results[0], results[1])
+        self.assertEqual([r if isinstance(r, int) else r[0] for r in results[0]],
+                         [vq.BLK_S_IOERR] * 5)
+
+    def test_blk_unknown_type(self):
+        """An unknown request type completes with VIRTIO_BLK_S_UNSUPP (§5.2.6.1). Types
+        10 (GET_LIFETIME) and 14 (SECURE_ERASE) belong to features neither offers. Not
+        compared: QEMU 7.2 switches on the type with the legacy OUT bit (1) masked, so 3 is
+        its SCSI passthrough (IOERR), 5 a FLUSH and 9 a GET_ID; a VERSION_1 driver sends none
+        of them (§5.2.6.3 legacy interface)."""
+        def run(vm):
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            out = [self.blk_submit(vm, dev, q, t, in_len=64)[0]
+                   for t in (0xFF, 10, 14, 0x1234566)]
+            self.blk_request_ok(vm, dev, q)
+            return out
+        results = [run(vm) for vm, _ in self.both_blk()]
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(results[0], [vq.BLK_S_UNSUPP] * 4)
+
+    def test_blk_read_only(self):
+        """readonly=on: VIRTIO_BLK_F_RO offered; OUT and WRITE_ZEROES fail with IOERR and the
+        file is unchanged; IN works."""
+        placed = blk_pattern(7, 4 * 512)
+
+        def run(vm, img):
+            dev = self.open_blk(vm)
+            self.assertTrue(dev.device_features() >> vq.BLK_F_RO & 1)
+            q, = dev.init(wanted=(1 << F_VERSION_1) | (1 << vq.BLK_F_RO)
+                          | (1 << vq.BLK_F_WRITE_ZEROES))
+            out = [self.blk_write(vm, dev, q, 0, blk_pattern(8, 2 * 512))[0],
+                   self.blk_dwz(vm, dev, q, vq.BLK_T_WRITE_ZEROES, 0, 4)]
+            self.assertEqual(self.file_bytes(img, 0, len(placed)), placed)
+            status, data, _ = self.blk_read(vm, dev, q, 0, len(placed))
+            self.assertEqual((status, data), (vq.BLK_S_OK, placed))
+            vm.assert_alive(self)
+            return out
+        results = [run(vm, img) for vm, img in
+                   self.both_blk(drive_opts=",readonly=on", contents=[(0, placed)])]
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(results[0], [vq.BLK_S_IOERR, vq.BLK_S_IOERR])
+
+    def test_blk_multiqueue(self):
+        """num-queues=2: VIRTIO_BLK_F_MQ, num_queues 2 in both configs, each queue serves
+        requests with its own MSI-X vector."""
+        def run(vm, img):
+            dev = self.open_blk(vm)
+            self.assertTrue(dev.device_features() >> vq.BLK_F_MQ & 1)
+            self.assertEqual(dev.read_common("num_queues"), 2)
+            self.assertEqual(vq.blk_config(dev, ["num_queues"]), {"num_queues": 2})
+            q0, q1 = dev.init(wanted=(1 << F_VERSION_1) | (1 << vq.BLK_F_MQ), queues=2)
+            a, b = blk_pattern(9, 1024), blk_pattern(10, 1024)
+            self.assertEqual(self.blk_write(vm, dev, q0, 0, a)[0], vq.BLK_S_OK)
+            self.assertEqual(self.blk_write(vm, dev, q1, 2, b)[0], vq.BLK_S_OK)
+            self.assertEqual(self.file_bytes(img, 0, 2048), a + b)
+            self.assertEqual(self.blk_read(vm, dev, q1, 0, 1024)[:2], (vq.BLK_S_OK, a))
+            self.assertEqual(self.blk_read(vm, dev, q0, 2, 1024)[:2], (vq.BLK_S_OK, b))
+            # both queues busy at once: one request on each before either is kicked
+            r0 = vq.BlkRequest(dev, vq.BLK_T_IN, 0, in_len=512)
+            r1 = vq.BlkRequest(dev, vq.BLK_T_IN, 2, in_len=512)
+            q0.add_chain(r0.buffers)
+            q1.add_chain(r1.buffers)
+            q1.kick()
+            q0.kick()
+            q0.wait_used(1)
+            q1.wait_used(1)
+            dev.msix.wait(q0.vector)
+            dev.msix.wait(q1.vector)
+            self.assertEqual((r0.status(), r0.data()), (vq.BLK_S_OK, a[:512]))
+            self.assertEqual((r1.status(), r1.data()), (vq.BLK_S_OK, b[:512]))
+        # vectors=3 set explicitly: test_blk_multiqueue_vectors checks the default
+        for vm, img in self.both_blk(props=",num-queues=2,vectors=3"):
+            run(vm, img)
+
+    @nemu_bug("hw/virtio/virtio_pci.cpp realize: `vectors` unset becomes 2 for every proxy; "
+              "QEMU's virtio-blk-pci takes num-queues + 1")
+    def test_blk_multiqueue_vectors(self):
+        """QEMU 7.2's virtio-blk-pci sizes its MSI-X table num-queues + 1 when `vectors` is
+        unset (one per queue and one for config changes), so a driver gives every queue its
+        own vector."""
+        (mine, _), (theirs, _) = self.both_blk(props=",num-queues=2")
+        sizes = [self.open_blk(vm).msix.table_size for vm in (mine, theirs)]
+        self.assertEqual(sizes, [3, 3])
+        dev = self.open_blk(mine)
+        q0, q1 = dev.init(wanted=(1 << F_VERSION_1) | (1 << vq.BLK_F_MQ), queues=2)
+        self.blk_request_ok(mine, dev, q1)
+
+    def test_blk_iothread(self):
+        """iothread=: the requests run on the iothread's loop and complete as on the main
+        loop's."""
+        for launcher in (self.start, self.start_oracle):
+            vm, img = self.launch_blk(launcher, props=",iothread=io0")
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            data = blk_pattern(11, 2048)
+            self.assertEqual(self.blk_write(vm, dev, q, 4, data)[0], vq.BLK_S_OK)
+            self.assertEqual(self.file_bytes(img, 4, len(data)), data)
+            self.assertEqual(self.blk_read(vm, dev, q, 4, len(data))[:2], (vq.BLK_S_OK, data))
+            self.assertEqual(self.blk_submit(vm, dev, q, vq.BLK_T_FLUSH)[0], vq.BLK_S_OK)
+
+    def test_blk_queue_size(self):
+        for vm, _ in self.both_blk(props=",queue-size=64"):
+            dev = self.open_blk(vm)
+            dev.write_common("queue_select", 0)
+            self.assertEqual(dev.read_common("queue_size"), 64)
+            self.assertEqual(vq.blk_config(dev, ["seg_max"]), {"seg_max": 62})
+            q, = dev.init()
+            self.assertEqual(q.size, 64)
+            self.blk_request_ok(vm, dev, q)
+
+    def test_blk_packed(self):
+        """packed=on (§2.8): offered, negotiated; writes and reads through both wrap flips
+        (queue-size=16 keeps the loop short)."""
+        for vm, img in self.both_blk(props=",packed=on,queue-size=16"):
+            dev = self.open_blk(vm)
+            self.assertTrue(dev.device_features() >> F_RING_PACKED & 1)
+            q, = dev.init(wanted=(1 << F_VERSION_1) | (1 << F_RING_PACKED))
+            self.assertIsInstance(q, vq.PackedQueue)
+            for i in range(2 * q.size // 3 + 2):      # 3 descriptors a request
+                data = blk_pattern(i, 512)
+                self.assertEqual(self.blk_write(vm, dev, q, i, data)[0], vq.BLK_S_OK)
+                self.assertEqual(self.blk_read(vm, dev, q, i, 512)[:2], (vq.BLK_S_OK, data))
+                self.assertEqual(self.file_bytes(img, i, 512), data)
+            self.assertEqual(q.used_wrap, q.avail_wrap)
+            self.assertEqual(q.avail_wrap, 1)         # flipped twice
+
+    # --- hostile drivers (QEMU 7.2 calls virtio_error for both: NEEDS_RESET as nemu)
+
+    def blk_hostile(self, corrupt):
+        for vm, _ in self.both_blk():
+            dev = self.open_blk(vm)
+            q, = dev.init()
+            self.blk_request_ok(vm, dev, q)
+            gen = dev.read_common("config_generation")
+            corrupt(vm, dev, q)
+            q.kick()
+            self.expect_needs_reset(vm, dev, gen)
+            self.check_recovers(vm, dev, self.blk_request_ok)
+
+    def test_blk_hostile_no_status_byte(self):
+        """§5.2.6: a chain with no device-writable byte has nowhere for the status."""
+        def corrupt(vm, dev, q):
+            hdr = dev.mem.alloc(16)
+            vm.io.memwrite(hdr, vq.blk_header(vq.BLK_T_OUT, 0))
+            data = dev.mem.alloc(512)
+            q.add_chain([(hdr, 16, False), (data, 512, False)])
+        self.blk_hostile(corrupt)
+
+    def test_blk_hostile_short_header(self):
+        """A device-readable part shorter than struct virtio_blk_req's 16-byte header."""
+        def corrupt(vm, dev, q):
+            hdr = dev.mem.alloc(16)
+            vm.io.memwrite(hdr, vq.blk_header(vq.BLK_T_IN, 0))
+            data, status = dev.mem.alloc(512), dev.mem.alloc(1)
+            q.add_chain([(hdr, 8, False), (data, 512, True), (status, 1, True)])
+        self.blk_hostile(corrupt)
+
+    # --- startup errors
+
+    def check_startup_errors(self, cases):
+        """cases: [(extra args, -device texts, QEMU's message for the last device)]."""
+        if shutil.which(oracle_binary()) is None:
+            self.skipTest("oracle %s not installed" % oracle_binary())
+        runs = [(self.binary, "qemu" if self.oracle_mode else "nemu"),
+                (oracle_binary(), "qemu")]
+        for args, devices, message in cases:
+            got = []
+            for binary, platform in runs:
+                argv = list(args)
+                for d in devices:
+                    argv += ["-device", vq.device_args(platform, d)]
+                code, err = self.startup_error(binary, platform, argv)
+                lines = err.strip().splitlines()
+                self.assertEqual((code, len(lines)), (1, 1), "%s %s: %r" % (binary, argv, err))
+                # the program name: nemu prints its own, QEMU argv[0]'s base name
+                prog, sep, rest = lines[0].partition(": ")
+                self.assertTrue(sep and prog.endswith("-system-x86_64"), lines[0])
+                prefix = "-device %s: " % vq.device_args(platform, devices[-1])
+                self.assertTrue(rest.startswith(prefix), (prefix, lines[0]))
+                got.append(rest[len(prefix):])
+            self.assertEqual(got, [message, message], devices)
+
+    def blk_drive_args(self):
+        return ["-drive", "if=none,id=d0,file=%s,format=raw" % self.make_image()]
+
+    def test_blk_startup_errors(self):
+        """QEMU 7.2's messages for a bad -device virtio-blk-pci, after the location prefix
+        ("<program>: -device <its own text>: ", which differs by QEMU's disable-legacy=on)."""
+        drive, dev = self.blk_drive_args(), "virtio-blk-pci,drive=d0"
+        self.check_startup_errors([
+            ([], ["virtio-blk-pci"], "drive property not set"),
+            ([], ["virtio-blk-pci,drive=nope"],
+             "Property 'virtio-blk-device.drive' can't find value 'nope'"),
+            (drive, [dev, dev + ",addr=4"], "Drive 'd0' is already in use by another device"),
+            (drive, [dev + ",iothread=nope"], "Device 'nope' not found"),
+        ])
+
+    @nemu_bug("system/vm_device_backends.cpp iothread_loop: an object of another type is "
+              "'Device not found'; QEMU: Invalid parameter type for 'iothread', expected: "
+              "iothread")
+    def test_blk_startup_error_iothread_not_an_iothread(self):
+        """iothread= naming an object that is not an iothread (QEMU's link<iothread>
+        property checks the type)."""
+        args = self.blk_drive_args() + ["-object", "rng-random,id=r0,filename=/dev/urandom"]
+        self.check_startup_errors([
+            (args, ["virtio-blk-pci,drive=d0,iothread=r0"],
+             "Invalid parameter type for 'iothread', expected: iothread"),
+        ])
 
 def main(argv):
     args = list(argv[1:])

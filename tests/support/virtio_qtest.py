@@ -845,3 +845,94 @@ class PackedQueue:
             raise DriverError("the device returned buffer %d, expected %d"
                               % (done[0][0], buffer_id))
         return done[0][1]
+
+
+# --- device configuration and virtio-blk (§4.1.4.6, §5.2) ------------------------------
+
+def read_device_config(dev, offset, size):
+    """One device-config field, read with a single access of its natural width (§4.1.3.1);
+    a 64-bit field as two 32-bit halves, low first, as Linux does."""
+    if dev.device_cfg is None:
+        raise DriverError("%s has no device-specific configuration capability" % dev.fn)
+    addr = dev.device_cfg.address + offset
+    if size == 8:
+        return dev.io.readl(addr) | (dev.io.readl(addr + 4) << 32)
+    return dev.io.read(addr, size)
+
+
+VIRTIO_ID_BLOCK = 2
+
+# virtio-blk feature bits (§5.2.3)
+BLK_F_SIZE_MAX, BLK_F_SEG_MAX, BLK_F_GEOMETRY, BLK_F_RO, BLK_F_BLK_SIZE = 1, 2, 4, 5, 6
+BLK_F_FLUSH, BLK_F_TOPOLOGY, BLK_F_CONFIG_WCE, BLK_F_MQ = 9, 10, 11, 12
+BLK_F_DISCARD, BLK_F_WRITE_ZEROES, BLK_F_LIFETIME, BLK_F_SECURE_ERASE = 13, 14, 15, 16
+
+# request types and status values (§5.2.6)
+BLK_T_IN, BLK_T_OUT, BLK_T_FLUSH, BLK_T_GET_ID = 0, 1, 4, 8
+BLK_T_DISCARD, BLK_T_WRITE_ZEROES = 11, 13
+BLK_S_OK, BLK_S_IOERR, BLK_S_UNSUPP = 0, 1, 2
+BLK_WRITE_ZEROES_FLAG_UNMAP = 1
+BLK_SECTOR = 512
+BLK_ID_BYTES = 20
+
+# struct virtio_blk_config (§5.2.4): name -> (offset, size)
+BLK_CONFIG = {
+    "capacity": (0, 8), "size_max": (8, 4), "seg_max": (12, 4),
+    "cylinders": (16, 2), "heads": (18, 1), "sectors": (19, 1),
+    "blk_size": (20, 4), "physical_block_exp": (24, 1), "alignment_offset": (25, 1),
+    "min_io_size": (26, 2), "opt_io_size": (28, 4), "writeback": (32, 1),
+    "num_queues": (34, 2),
+    "max_discard_sectors": (36, 4), "max_discard_seg": (40, 4),
+    "discard_sector_alignment": (44, 4),
+    "max_write_zeroes_sectors": (48, 4), "max_write_zeroes_seg": (52, 4),
+    "write_zeroes_may_unmap": (56, 1),
+}
+
+
+def blk_config(dev, names=None):
+    """{field: value} of struct virtio_blk_config for `names` (default: every field)."""
+    return {n: read_device_config(dev, *BLK_CONFIG[n]) for n in (names or BLK_CONFIG)}
+
+
+def blk_header(req_type, sector=0):
+    """struct virtio_blk_req's device-readable header: le32 type, le32 reserved, le64 sector."""
+    return struct.pack("<IIQ", req_type, 0, sector)
+
+
+def blk_dwz_segment(sector, num_sectors, flags=0):
+    """struct virtio_blk_discard_write_zeroes (§5.2.6): le64 sector, le32 num_sectors,
+    le32 flags."""
+    return struct.pack("<QII", sector, num_sectors, flags)
+
+
+class BlkRequest:
+    """One virtio-blk request laid out in guest memory as Linux does: the header, the data
+    buffers (device-readable for OUT-like requests, device-writable for IN/GET_ID), then a
+    one-byte device-writable status (§5.2.6). The status byte is pre-set to 0xFF so that an
+    untouched one is told apart from VIRTIO_BLK_S_OK."""
+
+    UNTOUCHED = 0xFF
+
+    def __init__(self, dev, req_type, sector=0, out=b"", in_len=0, in_fill=0xA5):
+        io, mem = dev.io, dev.mem
+        self.io, self.in_len = io, in_len
+        self.hdr = mem.alloc(16)
+        io.memwrite(self.hdr, blk_header(req_type, sector))
+        self.buffers = [(self.hdr, 16, False)]
+        if out:
+            self.out = mem.alloc(len(out))
+            io.memwrite(self.out, out)
+            self.buffers.append((self.out, len(out), False))
+        if in_len:
+            self.inp = mem.alloc(in_len)
+            io.memset(self.inp, in_len, in_fill)
+            self.buffers.append((self.inp, in_len, True))
+        self.status_addr = mem.alloc(1)
+        io.writeb(self.status_addr, self.UNTOUCHED)
+        self.buffers.append((self.status_addr, 1, True))
+
+    def status(self):
+        return self.io.readb(self.status_addr)
+
+    def data(self):
+        return self.io.memread(self.inp, self.in_len) if self.in_len else b""
