@@ -55,8 +55,10 @@ void VmDeviceBackends::detach_drive(std::string_view name) {
 }
 
 Result<EventLoop*> VmDeviceBackends::iothread_loop(std::string_view id) {
-    auto* t = dynamic_cast<IoThread*>(m_vm.objects().child(id));
-    if (!t || !t->loop()) return fail("Device '{}' not found", id);
+    qom::Object* obj = m_vm.objects().child(id);
+    if (!obj) return fail("Device '{}' not found", id);
+    auto* t = dynamic_cast<IoThread*>(obj);
+    if (!t || !t->loop()) return fail("Invalid parameter type for 'iothread', expected: iothread");
     return t->loop();
 }
 

@@ -131,13 +131,15 @@ Result<> VirtioPciDevice::realize() {
                     type_name());
     if (m_disable_legacy != "on" && m_disable_legacy != "auto")
         return fail("Parameter 'disable-legacy' does not accept value '{}'", m_disable_legacy);
-    if (m_vectors == 0xFFFFFFFF) m_vectors = 2;
+    TRY(m_vdev->complete());
+    // "vectors" unset: one per queue plus the configuration vector (QEMU 7.2 gives
+    // virtio-blk-pci num-queues + 1; virtio-rng-pci's one queue makes its 2).
+    if (m_vectors == 0xFFFFFFFF) m_vectors = static_cast<uint32_t>(m_vdev->queue_max_sizes().size() + 1);
     if (m_vectors > 2048) {
         // QEMU 7.2 goes on without MSI-X when msix_init refuses the table size (PCI 3.0 §6.8.2.3: 2048 max).
         std::fprintf(stderr, "nemu-system-x86_64: warning: unable to init msix vectors to %u\n", m_vectors);
         m_vectors = 0;
     }
-    TRY(m_vdev->complete());
 
     m_host_features = m_vdev->device_features() | feature_bit(kFeatureVersion1);
     if (m_event_idx) m_host_features |= feature_bit(kFeatureEventIdx);
