@@ -4,6 +4,10 @@
 
 #include "hw/pci/pci_bus.h"
 #include "hw/pci/pci_device.h"
+#include "nemu-config.h"
+#ifdef CONFIG_VIRTIO_SERIAL
+#include "hw/virtio/virtio_serial.h"
+#endif
 #include "system/keyval.h"
 #include "system/vm.h"
 
@@ -24,6 +28,24 @@ Result<hw::pci::PciBus*> choose_bus(Vm& vm, const Json& props, std::string_view 
     return root;
 }
 
+#ifdef CONFIG_VIRTIO_SERIAL
+// virtconsole/virtserialport ride on a virtio-serial bus: bus=NAME ("<serial id>.0") or the
+// first virtio-serial device on the PCI root bus (QEMU: -device order matters, the bus first).
+Result<hw::virtio::VirtioSerial*> choose_serial_bus(Vm& vm, const Json& props, std::string_view driver) {
+    hw::pci::PciBus* root = vm.machine() ? vm.machine()->pci_root_bus() : nullptr;
+    std::string name;
+    if (props.contains("bus")) {
+        if (!props["bus"].is_string()) return fail("Invalid parameter type for 'bus', expected: string");
+        name = props["bus"].get<std::string>();
+        if (root && root->name() == name) return fail("Device '{}' can't go on PCIE bus", driver);
+    }
+    hw::virtio::VirtioSerial* serial = root ? hw::virtio::find_virtio_serial_bus(*root, name) : nullptr;
+    if (!serial && !name.empty()) return fail("Bus '{}' not found", name);
+    if (!serial) return fail("No 'virtio-serial-bus' bus found for device '{}'", driver);
+    return serial;
+}
+#endif
+
 } // namespace
 
 Result<hw::Device*> add_device(Vm& vm, const Json& props, bool from_text) {
@@ -43,8 +65,14 @@ Result<hw::Device*> add_device(Vm& vm, const Json& props, bool from_text) {
         if (!cmdline::id_wellformed(id))
             return fail("Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
     }
+    hw::pci::PciBus* bus = nullptr;
+#ifdef CONFIG_VIRTIO_SERIAL
+    hw::virtio::VirtioSerial* serial = nullptr;
+    if (vm.types().is_a(driver, "virtio-serial-port")) serial = TRY(choose_serial_bus(vm, props, driver));
+    else
+#endif
     if (!vm.types().is_a(driver, "pci-device")) return fail("No bus found for device '{}'", driver);
-    hw::pci::PciBus* bus = TRY(choose_bus(vm, props, driver));
+    else bus = TRY(choose_bus(vm, props, driver));
 
     qom::Object& machine = *vm.machine();
     qom::Object& peripheral = machine.container("peripheral");
@@ -58,14 +86,23 @@ Result<hw::Device*> add_device(Vm& vm, const Json& props, bool from_text) {
         if (from_text && value.is_string()) TRY(obj->set_property_string(key, value.get_ref<const std::string&>()));
         else TRY(obj->set_property(key, value));
     }
-    auto* dev = static_cast<hw::pci::PciDevice*>(obj.get());
+    auto* dev = static_cast<hw::Device*>(obj.get());
     dev->m_id = id;
 
     // QEMU names anonymous devices device[N] under /machine/peripheral-anon.
     qom::Object& parent = id.empty() ? machine.container("peripheral-anon") : peripheral;
     std::string name = id.empty() ? fmt::format("device[{}]", parent.children().size()) : id;
     TRY(parent.add_child(name, std::move(obj)));
-    if (auto r = bus->plug(*dev); !r) {
+#ifdef CONFIG_VIRTIO_SERIAL
+    if (serial) {
+        if (auto r = serial->plug(static_cast<hw::virtio::VirtioSerialPort&>(*dev)); !r) {
+            parent.remove_child(name);
+            return make_error(std::move(r).error());
+        }
+        return dev;
+    }
+#endif
+    if (auto r = bus->plug(static_cast<hw::pci::PciDevice&>(*dev)); !r) {
         parent.remove_child(name);
         return make_error(std::move(r).error());
     }

@@ -10,6 +10,7 @@
 #include "hw/virtio/virtio_blk.h"
 #include "hw/virtio/virtio_pci.h"
 #include "hw/virtio/virtio_rng.h"
+#include "hw/virtio/virtio_serial.h"
 #include "nemu-config.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
@@ -37,6 +38,9 @@ void register_all_types(qom::TypeRegistry& registry) {
 #endif
 #ifdef CONFIG_VIRTIO_BLK
     hw::virtio::register_virtio_blk_type(registry);
+#endif
+#ifdef CONFIG_VIRTIO_SERIAL
+    hw::virtio::register_virtio_serial_types(registry);   // + virtconsole, virtserialport
 #endif
     hw::virtio::register_virtio_pci_proxies(registry);
 }
