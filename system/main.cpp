@@ -24,6 +24,7 @@
 #include "system/register_types.h"
 #include "system/startup_config.h"
 #include "system/block_setup.h"
+#include "system/cmdline_net.h"
 #include "system/vm.h"
 
 namespace nemu {
@@ -256,6 +257,7 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
     }
     TRY(create_objects(vm, cfg));
     TRY(create_block_devices(vm, cfg));
+    TRY(create_netdevs(vm, cfg));
 
     if (cfg.preconfig) {
         vm.set_preconfig_continuation([&vm, cfg, mem, serials] { return finish_machine(vm, cfg, mem, serials); });

@@ -157,7 +157,7 @@ constexpr OptionDef kOptions[] = {
      "-no-hpet        disable HPET\n"},
     {"acpitable", true, Support::Later, true, OptionGroup::Display},
     {"smbios", true, Support::Later, true, OptionGroup::Display},
-    {"netdev", true, Support::Later, true, OptionGroup::Network,
+    {"netdev", true, Support::Supported, true, OptionGroup::Network,   // tap only (net/tap.h)
      "-netdev user,id=str[,ipv4=on|off][,net=addr[/mask]][,host=addr]\n"
      "-netdev tap,id=str[,fd=h][,fds=x:y:...:z][,ifname=name][,script=file][,downscript=dfile]\n"
      "-netdev bridge,id=str[,br=bridge][,helper=helper]\n"

@@ -114,6 +114,7 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "object") c.objects.push_back(arg);
         else if (name == "device") c.devices.push_back(arg);
         else if (name == "blockdev") c.blockdevs.push_back({TRY(located(o, cmdline::parse_blockdev(arg))), where(o)});
+        else if (name == "netdev") c.netdevs.push_back({TRY(located(o, cmdline::parse_netdev(arg))), where(o)});
         else if (name == "drive") c.drives.push_back({TRY(located(o, cmdline::parse_drive(arg))), where(o)});
         else if (name == "chardev") c.chardevs.push_back({TRY(located(o, cmdline::parse_chardev(arg))), where(o)});
         else if (name == "serial") c.serials.push_back({TRY(located(o, cmdline::parse_chardev_compat(arg))), where(o)});

@@ -9,6 +9,7 @@
 #include "system/cmdline.h"
 #include "system/cmdline_block.h"
 #include "system/cmdline_chardev.h"
+#include "system/cmdline_net.h"
 #include "system/cmdline_misc.h"
 #include "util/result.h"
 
@@ -39,6 +40,12 @@ struct StartupConfig {
     };
     std::vector<Blockdev> blockdevs;
     std::vector<DriveArg> drives;
+    // -netdev, checked (net/netdev.h), with its option text.
+    struct Netdev {
+        cmdline::NetdevArg arg;
+        std::string where;
+    };
+    std::vector<Netdev> netdevs;
     // Chardev specs with the option text they came from (for error locations).
     struct Chr {
         cmdline::ChardevSpec spec;

@@ -15,6 +15,7 @@
 #include "hw/core/virtual_clock.h"
 #include "monitor/command_context.h"
 #include "monitor/qmp_monitor.h"
+#include "net/netdev.h"
 #include "qapi/qapi-types.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
@@ -59,6 +60,8 @@ public:
     hw::VirtualClock& clock() { return m_clock; }
     // Nodes and drives (-blockdev, -drive, blockdev-add): main loop only.
     block::BlockGraph& block_graph() { return m_block_graph; }
+    // Netdevs (-netdev, netdev_add): main loop only.
+    net::NetdevRegistry& netdevs() { return m_netdevs; }
 
     // Identity (-name, -uuid).
     std::optional<std::string> m_name;
@@ -119,6 +122,7 @@ private:
     monitor::EventBroadcaster m_events;
     hw::VirtualClock m_clock;
     block::BlockGraph m_block_graph;
+    net::NetdevRegistry m_netdevs;
     std::function<Result<>()> m_finish_preconfig;
     std::unique_ptr<VmDeviceBackends> m_device_backends;
     std::vector<std::unique_ptr<monitor::QmpMonitor>> m_monitors;

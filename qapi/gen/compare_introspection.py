@@ -21,7 +21,8 @@ import sys
 PARTIAL_UNIONS = {'object-add',   # ObjectOptions: only the object types nemu implements
                   # ImageInfoSpecific, BlockStatsSpecific, BlockdevDriver: nemu's drivers only
                   'query-block', 'query-named-block-nodes', 'query-blockstats',
-                  'blockdev-add'}   # BlockdevOptions: file, host_device, raw, qcow2, vpc
+                  'blockdev-add',   # BlockdevOptions: file, host_device, raw, qcow2, vpc
+                  'netdev_add'}     # Netdev: tap only
 
 
 def qemu_schema():
