@@ -41,7 +41,7 @@ RETRIES = []
 
 # The scenarios nemu can run today; the others are skipped for --vmm nemu (unless --all) until
 # the lead adds the device's name here.
-NEMU_READY = {"rng", "blk"}
+NEMU_READY = {"rng", "blk", "console"}
 
 VIRTIO_VENDOR = "0x1af4"
 # virtio 1.2, 4.1.2.1: modern (non-transitional) PCI device ID = 0x1040 + virtio device ID
