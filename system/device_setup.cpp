@@ -15,6 +15,16 @@ namespace nemu {
 
 namespace {
 
+struct DeviceAlias {
+    std::string_view type, alias;
+};
+constexpr DeviceAlias kAliases[] = {
+    {"virtio-blk-pci", "virtio-blk"},
+    {"virtio-net-pci", "virtio-net"},
+    {"virtio-serial-pci", "virtio-serial"},
+    {"virtio-rng-pci", "virtio-rng"},
+};
+
 // The bus a device goes on: bus=NAME, or the machine's root PCI bus for a PCI device.
 Result<hw::pci::PciBus*> choose_bus(Vm& vm, const Json& props, std::string_view driver) {
     hw::pci::PciBus* root = vm.machine() ? vm.machine()->pci_root_bus() : nullptr;
@@ -48,11 +58,23 @@ Result<hw::virtio::VirtioSerial*> choose_serial_bus(Vm& vm, const Json& props, s
 
 } // namespace
 
+std::optional<std::string> device_alias_of(std::string_view type) {
+    for (const auto& a : kAliases)
+        if (a.type == type) return std::string(a.alias);
+    return std::nullopt;
+}
+
+std::string_view resolve_device_alias(std::string_view driver) {
+    for (const auto& a : kAliases)
+        if (a.alias == driver) return a.type;
+    return driver;
+}
+
 Result<hw::Device*> add_device(Vm& vm, const Json& props, bool from_text) {
     if (!props.is_object()) return fail("Invalid parameter type for 'device', expected: object");
     if (!props.contains("driver")) return fail("Parameter 'driver' is missing");
     if (!props["driver"].is_string()) return fail("Invalid parameter type for 'driver', expected: string");
-    const std::string& driver = props["driver"].get_ref<const std::string&>();
+    const std::string driver(resolve_device_alias(props["driver"].get_ref<const std::string&>()));
     const qom::TypeInfo* t = vm.types().find(driver);
     if (!t || t->abstract || !vm.types().is_a(driver, "device"))
         return fail("'{}' is not a valid device model name", driver);
