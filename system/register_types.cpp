@@ -8,6 +8,7 @@
 #include "hw/core/machine.h"
 #include "hw/i386/virt/x86_virt_machine.h"
 #include "hw/virtio/virtio_blk.h"
+#include "hw/virtio/virtio_net.h"
 #include "hw/virtio/virtio_pci.h"
 #include "hw/virtio/virtio_rng.h"
 #include "hw/virtio/virtio_serial.h"
@@ -41,6 +42,9 @@ void register_all_types(qom::TypeRegistry& registry) {
 #endif
 #ifdef CONFIG_VIRTIO_SERIAL
     hw::virtio::register_virtio_serial_types(registry);   // + virtconsole, virtserialport
+#endif
+#ifdef CONFIG_VIRTIO_NET
+    hw::virtio::register_virtio_net_type(registry);
 #endif
     hw::virtio::register_virtio_pci_proxies(registry);
 }

@@ -70,4 +70,10 @@ Result<chardev::Chardev*> VmDeviceBackends::chardev(std::string_view id) {
     return c;
 }
 
+Result<net::NetClient*> VmDeviceBackends::net_client(std::string_view id) {
+    net::NetClient* c = m_vm.netdevs().find(id);
+    if (!c) return fail("Property 'virtio-net-device.netdev' can't find value '{}'", id);
+    return c;
+}
+
 } // namespace nemu

@@ -17,6 +17,7 @@ public:
     Result<EventLoop*> iothread_loop(std::string_view id) override;
     EventLoop& main_loop() override;
     Result<chardev::Chardev*> chardev(std::string_view id) override;
+    Result<net::NetClient*> net_client(std::string_view id) override;
 
 private:
     Vm& m_vm;

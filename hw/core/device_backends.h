@@ -22,6 +22,9 @@ class Chardev;
 namespace nemu::qom {
 class Object;
 }
+namespace nemu::net {
+class NetClient;
+}
 
 namespace nemu::hw {
 
@@ -39,6 +42,11 @@ struct DeviceBackends {
     virtual EventLoop& main_loop() = 0;
     // chardev=ID
     virtual Result<chardev::Chardev*> chardev(std::string_view id) = 0;
+    // netdev=ID: a -netdev/netdev_add backend (net/net_client.h). QEMU's message when absent:
+    // "Property 'virtio-net-device.netdev' can't find value 'x'".
+    virtual Result<net::NetClient*> net_client(std::string_view id) {
+        return fail("Property 'virtio-net-device.netdev' can't find value '{}'", id);
+    }
 };
 
 // The backends of the machine `dev` belongs to (walking up the QOM tree to /machine);
