@@ -20,6 +20,7 @@ import re
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -351,10 +352,107 @@ class Console(VirtioCase):
                          "the host read other bytes than the guest wrote")
 
 
-# Further scenarios follow the same shape (class per device, @needs("<device>"), extra VMM
-# arguments, steps(g) collecting guest outputs inside the retried boot, checks afterwards):
-#   net:     a network namespace with a tap, -netdev tap,id=n0,ifname=...,script=no,downscript=no
-#            -device virtio-net-pci,netdev=n0: ping and a TCP transfer with a checksum
+# ------------------------------------------------------------------------------------ net
+
+NET_NS, NET_TAP = "nemulab-net", "nlab0"
+NET_HOST, NET_GUEST = "10.77.0.1", "10.77.0.2"
+NET_BYTES = 1 << 20
+NET_UP = ("i=$(ls /sys/class/net | grep -v '^lo$' | head -n1) && ip link set $i up && "
+          "ip addr add %s/24 dev $i && echo $i" % NET_GUEST)
+NET_PING = "ping -c 3 -W 5 %s" % NET_HOST
+NET_TO_HOST = ("head -c %d /dev/urandom > /tmp/to-host && sha256sum < /tmp/to-host && "
+               "nc %s 5000 < /tmp/to-host" % (NET_BYTES, NET_HOST))
+NET_FROM_HOST = "wc -c < /tmp/from-host && sha256sum < /tmp/from-host"
+# A host-side TCP peer inside the namespace: receive N bytes (print their sha256) or send them.
+NET_PEER = r"""
+import hashlib, socket, sys
+mode, n = sys.argv[1], int(sys.argv[2])
+if mode == "recv":
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("%s", 5000)); srv.listen(1); srv.settimeout(60)
+    c, _ = srv.accept(); c.settimeout(60); h = hashlib.sha256(); got = 0
+    while got < n:
+        b = c.recv(65536)
+        if not b: break
+        h.update(b); got += len(b)
+    c.close(); print(got, h.hexdigest())
+else:
+    data = open(sys.argv[3], "rb").read()
+    c = socket.create_connection(("%s", 5001), timeout=60); c.sendall(data); c.close()
+""" % (NET_HOST, NET_GUEST)
+
+
+def host_ns(*cmd, **kw):
+    return subprocess.run(["ip", "netns", "exec", NET_NS] + list(cmd), capture_output=True, text=True, **kw)
+
+
+class Net(VirtioCase):
+    """virtio-net-pci on -netdev tap: the tap (opened by the VMM with ifname=) is moved into a
+    network namespace the test creates, the guest configures its interface with busybox ip;
+    ping both ways and a TCP transfer each way (1 MiB, sha256 on both sides) with busybox nc."""
+
+    @needs("net")
+    def test_net_ping_and_tcp(self):
+        if not os.path.exists("/dev/net/tun"):
+            self.skipTest("no /dev/net/tun in L1 (tun must be in the lab's L1 modules)")
+        tmp = tempfile.mkdtemp(prefix="nemu-virtio-net.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        peer = os.path.join(tmp, "peer.py")
+        with open(peer, "w") as f:
+            f.write(NET_PEER)
+        payload = os.path.join(tmp, "from-host")
+        with open(payload, "wb") as f:
+            f.write(os.urandom(NET_BYTES))
+        with open(payload, "rb") as f:
+            from_host_sum = hashlib.sha256(f.read()).hexdigest()
+
+        def prepare():
+            subprocess.run(["ip", "netns", "del", NET_NS], capture_output=True)
+            subprocess.run(["ip", "netns", "add", NET_NS], check=True)
+
+        def steps(g):
+            # The VMM opened the tap in L1's namespace: move it into the test's namespace.
+            for cmd in (["ip", "link", "set", NET_TAP, "netns", NET_NS],):
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                if r.returncode:
+                    raise vmm.GuestError("%s: %s" % (" ".join(cmd), r.stderr))
+            host_ns("ip", "addr", "add", NET_HOST + "/24", "dev", NET_TAP, check=True)
+            host_ns("ip", "link", "set", NET_TAP, "up", check=True)
+            host_ns("ip", "link", "set", "lo", "up", check=True)
+            outs = {NET_UP: g.sh(NET_UP), NET_PING: g.sh(NET_PING, timeout=60)}
+            r = host_ns("ping", "-c", "3", "-W", "5", NET_GUEST, timeout=60)
+            outs["host-ping"] = (r.returncode, r.stdout + r.stderr)
+            recv = subprocess.Popen(["ip", "netns", "exec", NET_NS, sys.executable, peer, "recv",
+                                     str(NET_BYTES)], stdout=subprocess.PIPE, text=True)
+            for _ in range(100):   # until the listener is bound
+                if ":5000" in host_ns("ss", "-ltn").stdout:
+                    break
+                time.sleep(0.1)
+            outs[NET_TO_HOST] = g.sh(NET_TO_HOST, timeout=120)
+            outs["host-received"] = (recv.wait(timeout=120), recv.stdout.read())
+            outs["guest-listen"] = g.sh("(nc -l -p 5001 > /tmp/from-host &) ; "
+                                          "for i in $(seq 50); do netstat -ltn | grep -q :5001 && break; "
+                                          "sleep 0.1; done; echo listening")
+            r = host_ns(sys.executable, peer, "send", str(NET_BYTES), payload, timeout=120)
+            outs["host-send"] = (r.returncode, r.stdout + r.stderr)
+            outs[NET_FROM_HOST] = g.sh("sleep 2; " + NET_FROM_HOST, timeout=60)
+            return outs
+
+        extra = (["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % NET_TAP] +
+                 VMM.device("virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77"))
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", NET_NS], capture_output=True)
+        g, outs = boot_and_collect("net", extra, steps, prepare=prepare)
+        g.kill()
+        self.check_common(outs, "net")
+        self.assert_ok(outs, NET_UP)
+        self.assertIn(" 0% packet loss", self.assert_ok(outs, NET_PING), "guest -> host ping")
+        self.assertIn(" 0% packet loss", self.assert_ok(outs, "host-ping"), "host -> guest ping")
+        guest_sum = re.search(r"^([0-9a-f]{64})\s", self.assert_ok(outs, NET_TO_HOST), re.M).group(1)
+        self.assertEqual(self.assert_ok(outs, "host-received").split(), [str(NET_BYTES), guest_sum],
+                         "guest -> host TCP transfer")
+        self.assert_ok(outs, "host-send")
+        got = self.assert_ok(outs, NET_FROM_HOST).split()
+        self.assertEqual(got[:2], [str(NET_BYTES), from_host_sum], "host -> guest TCP transfer")
 
 
 def main(argv):
