@@ -101,23 +101,14 @@ def boot_and_collect(label, smp, mem, commands):
     progress — QEMU microvm shows both in the same L1) get two visible retries with a fresh
     guest; a third failure is a failure. Everything the checks read is collected here, inside
     the retried part, and the checks assert on it afterwards."""
-    for attempt in (1, 2, 3):
-        g = vmm.Guest(VMM, ART, smp=smp, mem=mem)
-        g.start()
-        try:
-            g.wait_init()
-            outs = {cmd: g.sh(cmd) for cmd in commands}
-            if any(e["event"] == "RESET" for e in g.events):
-                raise vmm.GuestError("the guest reset by itself")
-        except vmm.GuestError as err:
-            g.kill()
-            if attempt < 3:
-                RETRIES.append(label)
-                note("RETRY the -smp %s boot (attempt %d of 3 failed): %s" % (smp, attempt, str(err).split(";")[0]))
-                continue
-            raise
-        BOOT_TIMES.append(g.boot_seconds)
-        return g, outs
+    def retry(attempt, why):
+        RETRIES.append(label)
+        note("RETRY the -smp %s boot (attempt %d of 3 failed): %s" % (smp, attempt, why))
+
+    g, outs = vmm.boot_with_retries(lambda: vmm.Guest(VMM, ART, smp=smp, mem=mem),
+                                    lambda g: {cmd: g.sh(cmd) for cmd in commands}, retry)
+    BOOT_TIMES.append(g.boot_seconds)
+    return g, outs
 
 
 class CpuTopology(LabCase):

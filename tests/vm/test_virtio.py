@@ -103,34 +103,32 @@ def boot_and_collect(label, extra, steps, prepare=None):
     the common commands are collected first. The nested-SVM faults (a vCPU reset, a guest that
     stops making progress; QEMU shows them too) get two visible retries with a fresh guest
     (prepare() is called again before each boot, e.g. to recreate a disk image)."""
-    for attempt in (1, 2, 3):
+    def make_guest():
         if prepare is not None:
             prepare()
         g = vmm.Guest(VMM, ART, smp="1", mem="512M", extra=extra)
         # no pci= option at all (the harness's pci=noearly only skips the early conf1 scan)
         g.append = " ".join(w for w in g.append.split() if not w.startswith("pci="))
-        g.start()
-        try:
-            g.wait_init()
-            outs = {cmd: g.sh(cmd) for cmd in (CMDLINE, MODULES, PCI_LIST, DMESG_PCI)}
-            outs.update(steps(g))
-            if any(e["event"] == "RESET" for e in g.events):
-                raise vmm.GuestError("the guest reset by itself")
-        except vmm.GuestError as err:
-            g.kill()
-            if attempt < 3:
-                RETRIES.append(label)
-                note("RETRY %s (attempt %d of 3 failed): %s" % (label, attempt, str(err).split(";")[0]))
-                continue
-            raise
-        BOOT_TIMES.append(g.boot_seconds)
-        if VERBOSE:
-            for cmd, (status, out) in outs.items():
-                note("%s: $ %s  [%s]\n%s" % (label, cmd, status, out.rstrip()))
-        t = outs[MODULES][1].split()
-        if len(t) >= 2:
-            MODULE_TIMES.append(float(t[1]) - float(t[0]))
-        return g, outs
+        return g
+
+    def collect(g):
+        outs = {cmd: g.sh(cmd) for cmd in (CMDLINE, MODULES, PCI_LIST, DMESG_PCI)}
+        outs.update(steps(g))
+        return outs
+
+    def retry(attempt, why):
+        RETRIES.append(label)
+        note("RETRY %s (attempt %d of 3 failed): %s" % (label, attempt, why))
+
+    g, outs = vmm.boot_with_retries(make_guest, collect, retry)
+    BOOT_TIMES.append(g.boot_seconds)
+    if VERBOSE:
+        for cmd, (status, out) in outs.items():
+            note("%s: $ %s  [%s]\n%s" % (label, cmd, status, out.rstrip()))
+    t = outs[MODULES][1].split()
+    if len(t) >= 2:
+        MODULE_TIMES.append(float(t[1]) - float(t[0]))
+    return g, outs
 
 
 def parse_pci(out):

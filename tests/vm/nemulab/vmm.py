@@ -252,3 +252,27 @@ class Guest:
         return ("command: %s\n--- VMM stderr ---\n%s\n--- serial console (tail) ---\n%s\n"
                 "--- QMP events ---\n%s" % (shlex.join(self.command_line()), err, tail,
                                             [e["event"] for e in self.events]))
+
+
+def boot_with_retries(make_guest, collect, on_retry, attempts=3):
+    """Boot make_guest() and run collect(guest) -> outputs inside the retried part.
+
+    The nested-SVM faults (a vCPU reset by a triple fault, or a guest that stops making
+    progress; QEMU microvm shows both in the same L1) get attempts - 1 visible retries with a
+    fresh guest: on_retry(attempt, reason) reports each. A last failure is raised. Returns
+    (guest, outputs)."""
+    for attempt in range(1, attempts + 1):
+        g = make_guest()
+        g.start()
+        try:
+            g.wait_init()
+            outs = collect(g)
+            if any(e["event"] == "RESET" for e in g.events):
+                raise GuestError("the guest reset by itself")
+        except GuestError as err:
+            g.kill()
+            if attempt < attempts:
+                on_retry(attempt, str(err).split(";")[0])
+                continue
+            raise
+        return g, outs
