@@ -96,6 +96,9 @@ public:
     virtual uint64_t device_features() const = 0;
     // One entry per queue: its maximum size.
     virtual std::vector<uint16_t> queue_max_sizes() const = 0;
+    // MSI-X vectors when the transport's "vectors" is left unset (after realize): one per
+    // queue plus the configuration vector, as QEMU sizes virtio-blk-pci (num-queues + 1).
+    virtual uint32_t default_msix_vectors() const { return static_cast<uint32_t>(queue_max_sizes().size() + 1); }
     // Device-specific configuration space (virtio 1.2, 4.1.4.6), little-endian.
     virtual uint32_t config_size() const { return 0; }
     virtual void read_config(uint32_t /*offset*/, std::span<uint8_t> out) const { std::fill(out.begin(), out.end(), 0); }

@@ -64,6 +64,8 @@ public:
     uint16_t device_id() const override { return kDeviceIdNet; }
     uint64_t device_features() const override;
     std::vector<uint16_t> queue_max_sizes() const override;
+    // QEMU 7.2's virtio-net-pci: 2 * pairs + 2 with multiqueue, else 3.
+    uint32_t default_msix_vectors() const override { return m_max_pairs > 1 ? 2u * m_max_pairs + 2 : 3; }
     uint32_t config_size() const override { return net_config::kSize; }
     void read_config(uint32_t offset, std::span<uint8_t> out) const override;
     Result<> activate(const VirtioActivation& activation) override;

@@ -132,9 +132,8 @@ Result<> VirtioPciDevice::realize() {
     if (m_disable_legacy != "on" && m_disable_legacy != "auto")
         return fail("Parameter 'disable-legacy' does not accept value '{}'", m_disable_legacy);
     TRY(m_vdev->complete());
-    // "vectors" unset: one per queue plus the configuration vector (QEMU 7.2 gives
-    // virtio-blk-pci num-queues + 1; virtio-rng-pci's one queue makes its 2).
-    if (m_vectors == 0xFFFFFFFF) m_vectors = static_cast<uint32_t>(m_vdev->queue_max_sizes().size() + 1);
+    // "vectors" unset: the device's choice (QEMU 7.2's per-device defaults).
+    if (m_vectors == 0xFFFFFFFF) m_vectors = m_vdev->default_msix_vectors();
     if (m_vectors > 2048) {
         // QEMU 7.2 goes on without MSI-X when msix_init refuses the table size (PCI 3.0 §6.8.2.3: 2048 max).
         std::fprintf(stderr, "nemu-system-x86_64: warning: unable to init msix vectors to %u\n", m_vectors);

@@ -101,10 +101,10 @@ void register_virtio_pci_proxies(qom::TypeRegistry& registry) {
         const char* category;
     };
     static constexpr Proxy kProxies[] = {
-        {"virtio-rng-pci", "virtio-rng-device", 0x00FF00, 2, "Misc devices"},
+        {"virtio-rng-pci", "virtio-rng-device", 0x00FF00, 0xFFFFFFFF, "Misc devices"},
         {"virtio-blk-pci", "virtio-blk-device", 0x010000, 0xFFFFFFFF, "Storage devices"},
         {"virtio-serial-pci", "virtio-serial-device", 0x078000, 2, "Input devices"},
-        {"virtio-net-pci", "virtio-net-device", 0x020000, 3, "Network devices"},
+        {"virtio-net-pci", "virtio-net-device", 0x020000, 0xFFFFFFFF, "Network devices"},
     };
     for (const auto& p : kProxies)
         if (registry.find(p.backend))
