@@ -936,3 +936,95 @@ class BlkRequest:
 
     def data(self):
         return self.io.memread(self.inp, self.in_len) if self.in_len else b""
+
+
+# --- virtio-console / virtio-serial (§5.3) ---------------------------------------------
+
+VIRTIO_ID_CONSOLE = 3
+
+# feature bits (§5.3.3)
+CONSOLE_F_SIZE, CONSOLE_F_MULTIPORT, CONSOLE_F_EMERG_WRITE = 0, 1, 2
+
+# struct virtio_console_config (§5.3.4): name -> (offset, size)
+CONSOLE_CONFIG = {"cols": (0, 2), "rows": (2, 2), "max_nr_ports": (4, 4), "emerg_wr": (8, 4)}
+
+# control events (§5.3.6.2)
+CONSOLE_DEVICE_READY, CONSOLE_DEVICE_ADD, CONSOLE_DEVICE_REMOVE = 0, 1, 2
+CONSOLE_PORT_READY, CONSOLE_CONSOLE_PORT, CONSOLE_RESIZE = 3, 4, 5
+CONSOLE_PORT_OPEN, CONSOLE_PORT_NAME = 6, 7
+CONSOLE_CONTROL_BYTES = 8
+
+
+def console_config(dev, names=None):
+    """{field: value} of struct virtio_console_config for `names` (default: the first three,
+    which exist without EMERG_WRITE)."""
+    return {n: read_device_config(dev, *CONSOLE_CONFIG[n])
+            for n in (names or ("cols", "rows", "max_nr_ports"))}
+
+
+def console_queues(port):
+    """(receiveq, transmitq) of a port (§5.3.2: port 0 is 0/1, port N > 0 is 2N+2/2N+3)."""
+    return (0, 1) if port == 0 else (2 * port + 2, 2 * port + 3)
+
+
+CONSOLE_CONTROL_RX, CONSOLE_CONTROL_TX = 2, 3
+
+
+def console_control(port_id, event, value, extra=b""):
+    """struct virtio_console_control: le32 id, le16 event, le16 value (+ a name for
+    PORT_NAME)."""
+    return struct.pack("<IHH", port_id, event, value) + bytes(extra)
+
+
+def parse_console_control(data):
+    """(id, event, value, extra bytes) of a control message."""
+    if len(data) < CONSOLE_CONTROL_BYTES:
+        raise DriverError("control message of %d bytes: %r" % (len(data), data))
+    port_id, event, value = struct.unpack("<IHH", data[:CONSOLE_CONTROL_BYTES])
+    return port_id, event, value, bytes(data[CONSOLE_CONTROL_BYTES:])
+
+
+# --- virtio-net (§5.1) -----------------------------------------------------------------
+
+VIRTIO_ID_NET = 1
+
+# feature bits (§5.1.3)
+NET_F_CSUM, NET_F_GUEST_CSUM, NET_F_CTRL_GUEST_OFFLOADS, NET_F_MTU, NET_F_MAC = 0, 1, 2, 3, 5
+NET_F_GUEST_TSO4, NET_F_GUEST_TSO6, NET_F_GUEST_ECN, NET_F_GUEST_UFO = 7, 8, 9, 10
+NET_F_HOST_TSO4, NET_F_HOST_TSO6, NET_F_HOST_ECN, NET_F_HOST_UFO = 11, 12, 13, 14
+NET_F_MRG_RXBUF, NET_F_STATUS, NET_F_CTRL_VQ, NET_F_CTRL_RX, NET_F_CTRL_VLAN = 15, 16, 17, 18, 19
+NET_F_CTRL_RX_EXTRA, NET_F_GUEST_ANNOUNCE, NET_F_MQ, NET_F_CTRL_MAC_ADDR = 20, 21, 22, 23
+NET_F_SPEED_DUPLEX = 63
+NET_S_LINK_UP, NET_S_ANNOUNCE = 1, 2
+
+# struct virtio_net_config (§5.1.4): name -> (offset, size); mac is read bytewise
+NET_CONFIG = {"status": (6, 2), "max_virtqueue_pairs": (8, 2), "mtu": (10, 2),
+              "speed": (12, 4), "duplex": (16, 1)}
+# struct virtio_net_hdr_v1 (§5.1.6): flags, gso_type, hdr_len, gso_size, csum_start,
+# csum_offset, num_buffers — 12 bytes with VERSION_1 (or MRG_RXBUF)
+NET_HDR_BYTES = 12
+
+
+def net_config(dev, names=None):
+    """{field: value} of struct virtio_net_config; "mac" as 6 bytes read one at a time."""
+    names = names or ("mac", "status", "max_virtqueue_pairs")
+    out = {}
+    for n in names:
+        if n == "mac":
+            out[n] = bytes(read_device_config(dev, i, 1) for i in range(6))
+        else:
+            out[n] = read_device_config(dev, *NET_CONFIG[n])
+    return out
+
+
+def net_hdr(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0,
+            num_buffers=0):
+    return struct.pack("<BBHHHHH", flags, gso_type, hdr_len, gso_size, csum_start,
+                       csum_offset, num_buffers)
+
+
+def parse_net_hdr(data):
+    """{field: value} of a 12-byte struct virtio_net_hdr_v1."""
+    keys = ("flags", "gso_type", "hdr_len", "gso_size", "csum_start", "csum_offset",
+            "num_buffers")
+    return dict(zip(keys, struct.unpack("<BBHHHHH", bytes(data[:NET_HDR_BYTES]))))
