@@ -57,10 +57,23 @@ Result<> VirtioNet::realize_with(DeviceBackends& backends) {
 
 // --- what the transport offers --------------------------------------------------------------
 
+// QEMU's virtio_net_config_size: the structure ends after the last field a feature it offers
+// needs (virtio 1.2, 5.1.4); the transport reads bytes past it as all-ones.
+uint32_t VirtioNet::config_size() const {
+    uint64_t f = device_features();
+    if (f & feature_bit(kNetFSpeedDuplex)) return net_config::kSize;
+    if (f & feature_bit(kNetFMtu)) return net_config::kSpeed;
+    if (f & feature_bit(kNetFMq)) return net_config::kMtu;
+    if (f & feature_bit(kNetFStatus)) return net_config::kMaxVirtqueuePairs;
+    return net_config::kStatus;
+}
+
 uint64_t VirtioNet::device_features() const {
-    // QEMU 7.2 virtio_net_get_features: MAC and SPEED_DUPLEX always; the offloads only with a
-    // backend that has the vnet header (virtio_net_get_features clears them otherwise).
-    uint64_t f = feature_bit(kNetFMac) | feature_bit(kNetFSpeedDuplex);
+    // QEMU 7.2: MAC always, SPEED_DUPLEX only when duplex= is given (virtio_net_device_realize);
+    // the offloads only with a backend that has the vnet header (virtio_net_get_features
+    // clears them otherwise).
+    uint64_t f = feature_bit(kNetFMac);
+    if (!m_duplex.empty()) f |= feature_bit(kNetFSpeedDuplex);
     auto set = [&](bool on, unsigned bit) {
         if (on) f |= feature_bit(bit);
     };

@@ -42,8 +42,7 @@ inline constexpr unsigned kNetFCsum = 0, kNetFGuestCsum = 1, kNetFCtrlGuestOfflo
                           kNetFMq = 22, kNetFCtrlMacAddr = 23, kNetFSpeedDuplex = 63;
 // Config status bits (5.1.4).
 inline constexpr uint16_t kNetSLinkUp = 1, kNetSAnnounce = 2;
-// Offsets in struct virtio_net_config (5.1.4); QEMU 7.2 sizes it up to `duplex` since it
-// always offers SPEED_DUPLEX.
+// Offsets in struct virtio_net_config (5.1.4); its size follows the offered features.
 namespace net_config {
 inline constexpr uint32_t kMac = 0, kStatus = 6, kMaxVirtqueuePairs = 8, kMtu = 10, kSpeed = 12, kDuplex = 16,
                           kSize = 17;
@@ -66,7 +65,7 @@ public:
     std::vector<uint16_t> queue_max_sizes() const override;
     // QEMU 7.2's virtio-net-pci: 2 * pairs + 2 with multiqueue, else 3.
     uint32_t default_msix_vectors() const override { return m_max_pairs > 1 ? 2u * m_max_pairs + 2 : 3; }
-    uint32_t config_size() const override { return net_config::kSize; }
+    uint32_t config_size() const override;
     void read_config(uint32_t offset, std::span<uint8_t> out) const override;
     Result<> activate(const VirtioActivation& activation) override;
     void deactivate() override;

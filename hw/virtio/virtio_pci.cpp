@@ -80,8 +80,10 @@ private:
 class VirtioPciDevice::DeviceCfg final : public memory::MmioHandler {
 public:
     explicit DeviceCfg(VirtioPciDevice& d) : m_d(d) {}
+    // Past the device's configuration structure a read gives all-ones, as QEMU's
+    // virtio_config_modern_read* (a driver probing a field the device did not offer sees ~0).
     uint64_t read(uint64_t offset, unsigned size) override {
-        uint8_t buf[8] = {};
+        uint8_t buf[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
         if (offset + size <= m_d.m_vdev->config_size()) m_d.m_vdev->read_config(static_cast<uint32_t>(offset), std::span(buf, size));
         uint64_t v = 0;
         for (unsigned i = 0; i < size; ++i) v |= uint64_t(buf[i]) << (8 * i);

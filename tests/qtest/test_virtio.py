@@ -1269,7 +1269,6 @@ class NetTest(NetCase):
             self.assertTrue(f >> bit & 1, "bit %d not offered: 0x%x" % (bit, f))
         self.assertFalse(f >> vq.NET_F_MQ & 1)
 
-    @nemu_bug("hw/virtio/virtio_net.cpp: SPEED_DUPLEX offered without duplex=")
     def test_net_speed_duplex_not_offered(self):
         """QEMU 7.2 offers VIRTIO_NET_F_SPEED_DUPLEX (63) only when the duplex property is set
         (virtio_net_device_realize); by default it does not (live: 0x10130bfffa7)."""
@@ -1287,7 +1286,6 @@ class NetTest(NetCase):
         self.assertEqual(cfg, {"mac": bytes.fromhex(NET_MAC.replace(":", "")),
                                "status": vq.NET_S_LINK_UP, "max_virtqueue_pairs": 1})
 
-    @nemu_bug("hw/virtio/virtio_net.cpp: config space is 17 bytes whatever the features")
     def test_net_config_size(self):
         """QEMU 7.2 sizes struct virtio_net_config by the offered features
         (virtio_net_set_config_size: MAC+STATUS end at byte 8; MQ, MTU, SPEED_DUPLEX extend
