@@ -434,7 +434,9 @@ class Net(VirtioCase):
                                           "sleep 0.1; done; echo listening")
             r = host_ns(sys.executable, peer, "send", str(NET_BYTES), payload, timeout=120)
             outs["host-send"] = (r.returncode, r.stdout + r.stderr)
-            outs[NET_FROM_HOST] = g.sh("sleep 2; " + NET_FROM_HOST, timeout=60)
+            # the guest's nc exits once it has written everything the host sent (EOF)
+            outs[NET_FROM_HOST] = g.sh("for i in $(seq 300); do pidof nc >/dev/null || break; sleep 0.1; "
+                                       "done; " + NET_FROM_HOST, timeout=60)
             return outs
 
         extra = (["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % NET_TAP] +
