@@ -20,6 +20,7 @@ PACKAGES=(
     binutils            # readelf/objcopy for the lab's tiny guests
     liburing-dev        # block layer: aio=io_uring
     zlib1g-dev libzstd-dev # block layer: compressed qcow2 clusters (deflate and zstd)
+    iproute2            # virtio-net tests: ip tuntap/netns/link for the tap and its namespace
 )
 
 force=0
