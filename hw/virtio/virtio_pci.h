@@ -117,9 +117,6 @@ private:
     std::atomic<uint8_t> m_isr{0};
     std::atomic<bool> m_needs_reset{false};
     std::atomic<uint64_t> m_broken_logs{0};
-    // Vector of each queue as the device's thread reads it (copied at activation).
-    std::vector<uint16_t> m_active_vectors;
-    uint16_t m_active_config_vector = kNoVector;
 
     // Main loop only.
     bool m_active = false;
