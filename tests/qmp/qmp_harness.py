@@ -316,6 +316,31 @@ class QMPClient:
 # the machine under test
 
 
+def thread_states(pid):
+    """One "name:state:wchan:syscall" entry per thread of a live process, from /proc."""
+    out = []
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+    except OSError:
+        return "process gone"
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        fields = []
+        for name in ("comm", "stat", "wchan", "syscall"):
+            try:
+                with open(base + name) as f:
+                    text = f.read().strip()
+            except OSError:
+                text = "?"
+            if name == "stat":
+                text = text.rpartition(")")[2].split()[0] if ")" in text else "?"
+            elif name == "syscall":
+                text = text.split()[0] if text else "?"
+            fields.append(text)
+        out.append(":".join(fields))
+    return ", ".join(out)
+
+
 class Machine:
     """An emulator process with one or more QMP monitors on inherited listening sockets.
 
@@ -387,9 +412,13 @@ class Machine:
                 else:
                     mon.read_greeting()
             except QMPError as e:
+                # Which process and what its threads were doing: a CI log may keep only the
+                # first lines of this message.
+                threads = thread_states(self.proc.pid)
                 self.kill()
-                raise QMPError("%s: %s; stderr: %s" % (" ".join(self.argv(fds)), e,
-                                                       self.stderr.decode(errors="replace")))
+                raise type(e)("%s %s at start-up: %s; threads: %s; argv: %s; stderr: %s" % (
+                    "oracle" if self.oracle else "nemu", os.path.basename(self.binary), e,
+                    threads, " ".join(self.argv(fds)), self.stderr.decode(errors="replace")))
         return self
 
     def wait(self, timeout=None):
@@ -565,7 +594,16 @@ class QMPTestCase(unittest.TestCase):
             self.skipTest("oracle %s not installed" % oracle_binary())
         m = Machine(oracle_binary(), args=args, oracle=True, monitors=monitors)
         self.addCleanup(m.close)
-        m.start(negotiate)
+        try:
+            m.start(negotiate)
+        except QMPTimeout:
+            # The oracle is the reference, not the subject: one CI run saw QEMU 7.2 leave a
+            # qmp_capabilities unanswered at start-up (its monitor I/O thread races the
+            # accept of an already-connected client; see negotiate()). Start it once more;
+            # nemu's own start-up never gets a second chance.
+            m = Machine(oracle_binary(), args=args, oracle=True, monitors=monitors)
+            self.addCleanup(m.close)
+            m.start(negotiate)
         return m
 
     def assertShape(self, actual, expected, msg=""):
