@@ -26,6 +26,8 @@ class EventLoop;
 
 namespace nemu::net {
 
+class VhostNet;
+
 // sizeof(struct virtio_net_hdr_v1): flags, gso_type, hdr_len, gso_size, csum_start,
 // csum_offset, num_buffers (virtio 1.2, 5.1.6). VERSION_1 drivers always use it.
 inline constexpr size_t kVnetHdrSize = 12;
@@ -103,10 +105,12 @@ public:
     Result<> modify_watch(unsigned q, EventLoop& loop, uint32_t events);
     void unwatch(unsigned q, EventLoop& loop);
 
-    // vhost=on asked for and the vhost fds libvirt passed (vhostfd=/vhostfds=), one per
-    // queue; empty when nemu opens /dev/vhost-net itself.
+    // vhost=on (or vhostfd=/vhostfds=/vhostforce=on, QEMU's rule): every queue has a kernel
+    // datapath (net/vhost_net.h), set up when the netdev was created; vhost(q) is queue q's,
+    // nullptr without vhost. The NIC hands its rings to it instead of reading queue_fd(q).
     bool vhost_requested() const { return m_vhost; }
     bool vhost_forced() const { return m_vhostforce; }
+    virtual VhostNet* vhost(unsigned q) const { (void)q; return nullptr; }
 
     // The NIC using this netdev: one at most. QEMU's message names the property.
     Result<> attach(NetPeer& peer, std::string_view property);

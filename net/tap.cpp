@@ -81,7 +81,6 @@ Result<> check_tap_options(const TapOptions& o) {
 Result<std::unique_ptr<Tap>> Tap::create(const TapOptions& o, const FdResolver& resolve_fd) {
     TRY(check_tap_options(o));
     std::unique_ptr<Tap> tap(new Tap(o.id));
-    tap->m_vhost = o.vhost.value_or(false) || o.vhostforce.value_or(false) || o.vhostfd || o.vhostfds;
     tap->m_vhostforce = o.vhostforce.value_or(false);
 
     std::vector<UniqueFd> fds;
@@ -91,12 +90,8 @@ Result<std::unique_ptr<Tap>> Tap::create(const TapOptions& o, const FdResolver& 
             UniqueFd fd = TRY(resolve_fd(name));
             fds.push_back(std::move(fd));
         }
-        std::vector<std::string> vnames;
-        if (o.vhostfd) vnames = {*o.vhostfd};
-        if (o.vhostfds) vnames = split_colon(*o.vhostfds);
-        if (o.vhostfds && vnames.size() != names.size())
+        if (o.vhostfds && split_colon(*o.vhostfds).size() != names.size())
             return fail("The number of fds passed does not match the number of vhostfds passed");
-        for (const auto& name : vnames) tap->m_vhost_fds.push_back(TRY(resolve_fd(name)));
         // Passed fds: the opener chose IFF_VNET_HDR (QEMU tap_probe_vnet_hdr reads the flags).
         ifreq ifr{};
         bool vnet = ::ioctl(fds[0].get(), TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
@@ -126,11 +121,38 @@ Result<std::unique_ptr<Tap>> Tap::create(const TapOptions& o, const FdResolver& 
     }
     for (auto& fd : fds) TRY(tap->setup_queue(fd.get(), tap->m_vnet_hdr, o.vnet_hdr.value_or(false), o.sndbuf));
     tap->m_fds = std::move(fds);
-    if (tap->m_vhost)
-        // FIXME(#5): vhost-net; until then the userspace datapath serves the queues.
-        std::fprintf(stderr, "nemu-system-x86_64: -netdev tap,id=%s: warning: vhost-net is not supported yet, "
-                             "using the userspace datapath\n", o.id.c_str());
+    TRY(tap->setup_vhost(o, resolve_fd));
     return tap;
+}
+
+Result<> Tap::setup_vhost(const TapOptions& o, const FdResolver& resolve_fd) {
+    // QEMU 7.2 net_init_tap_one: vhost= decides; unset, vhostfd(s)= or vhostforce=on imply it.
+    bool wanted = o.vhost ? *o.vhost : (o.vhostfd || o.vhostfds || o.vhostforce.value_or(false));
+    if (!wanted) {
+        if (o.vhostfd || o.vhostfds) return fail("vhostfd(s)= is not valid without vhost");
+        return {};
+    }
+    // QEMU 7.2 warns without vhostforce and then fails anyway (an assertion in
+    // net_client_init1 ends the process): nemu makes every vhost failure a plain error, so
+    // vhost=on never falls back to the userspace datapath behind the user's back.
+    std::vector<std::string> names;
+    if (o.vhostfds) names = split_colon(*o.vhostfds);
+    for (unsigned q = 0; q < m_fds.size(); ++q) {
+        UniqueFd fd;
+        if (o.vhostfd) {
+            // One vhostfd= for every queue, as QEMU passes it: a second VHOST_SET_OWNER on the
+            // same open file fails (EBUSY), so multiqueue needs vhostfds=.
+            if (q == 0) fd = TRY(resolve_fd(*o.vhostfd));
+            else fd = UniqueFd(::fcntl(m_vhost_nets[0]->fd(), F_DUPFD_CLOEXEC, 0));
+        } else if (o.vhostfds) {
+            fd = TRY(resolve_fd(names[q]));
+        } else {
+            fd = TRY(VhostNet::open_device());
+        }
+        m_vhost_nets.push_back(TRY(VhostNet::create(std::move(fd), m_vnet_hdr)));
+    }
+    m_vhost = true;
+    return {};
 }
 
 Result<> Tap::setup_queue(int fd, bool vnet_hdr, bool required, std::optional<uint64_t> sndbuf) {

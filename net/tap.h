@@ -4,6 +4,8 @@
 // QMP getfd), with IFF_VNET_HDR so frames carry a struct virtio_net_hdr_v1 and the NIC's
 // offloads reach the kernel (TUNSETVNETHDRSZ, TUNSETOFFLOAD; Documentation/networking/
 // tuntap.rst). nemu runs no helper scripts: script=/downscript= must be "no" or empty.
+// vhost=on gives every queue a vhost-net device (net/vhost_net.h) at creation, so that a
+// missing /dev/vhost-net or a bad vhostfd= is a -netdev error, as in QEMU.
 // Thread: main loop (creation), then as NetClient.
 
 #include <memory>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "net/net_client.h"
+#include "net/vhost_net.h"
 #include "util/unique_fd.h"
 
 namespace nemu::net {
@@ -45,16 +48,17 @@ public:
     Result<> set_offloads(const Offloads& offloads) override;
     Result<> set_queue_enabled(unsigned q, bool enabled) override;
 
+    VhostNet* vhost(unsigned q) const override { return q < m_vhost_nets.size() ? m_vhost_nets[q].get() : nullptr; }
+
     const std::string& ifname() const { return m_ifname; }
-    // vhostfd=/vhostfds= as passed (owned), for vhost-net later.
-    std::vector<UniqueFd>& vhost_fds() { return m_vhost_fds; }
 
 private:
     explicit Tap(std::string id) : NetClient(std::move(id)) {}
     Result<> setup_queue(int fd, bool want_vnet_hdr, bool required, std::optional<uint64_t> sndbuf);
+    Result<> setup_vhost(const TapOptions& o, const FdResolver& resolve_fd);
 
     std::vector<UniqueFd> m_fds;
-    std::vector<UniqueFd> m_vhost_fds;
+    std::vector<std::unique_ptr<VhostNet>> m_vhost_nets;  // one per queue with vhost, else empty
     std::string m_ifname;
     bool m_vnet_hdr = false;
 };
