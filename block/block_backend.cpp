@@ -227,3 +227,45 @@ ErrorAction BlockBackend::error_action(bool is_read, int err) const {
 }
 
 } // namespace nemu::block
+
+namespace nemu::block {
+
+std::string_view io_status_name(IoStatus s) {
+    switch (s) {
+    case IoStatus::Ok: return "ok";
+    case IoStatus::Failed: return "failed";
+    case IoStatus::NoSpace: return "nospace";
+    }
+    return "ok";
+}
+
+void BlockBackend::set_on_error(OnError on_read, OnError on_write) {
+    if (on_read != OnError::Auto) m_options.on_read_error = on_read;
+    if (on_write != OnError::Auto) m_options.on_write_error = on_write;
+}
+
+// QEMU blk_iostatus_is_enabled: only the policies that can stop the VM have a status to show.
+bool BlockBackend::iostatus_enabled() const {
+    return m_iostatus_enabled &&
+           (m_options.on_write_error == OnError::Enospc || m_options.on_write_error == OnError::Stop ||
+            m_options.on_read_error == OnError::Stop);
+}
+
+void BlockBackend::report_error(bool is_read, ErrorAction action, int err) {
+    const bool enabled = iostatus_enabled();
+    if (action == ErrorAction::Stop && enabled) {
+        // QEMU blk_iostatus_set_err: the first error sticks until `cont` resets it, so the
+        // status never loses an error an event already announced.
+        IoStatus ok = IoStatus::Ok;
+        m_iostatus.compare_exchange_strong(ok, err == ENOSPC ? IoStatus::NoSpace : IoStatus::Failed);
+    }
+    if (!m_options.error_host) return;
+    m_options.error_host->io_error(IoErrorReport{.device = m_name,
+                                                 .node_name = m_root->node_name(),
+                                                 .is_read = is_read,
+                                                 .action = action,
+                                                 .iostatus_enabled = enabled,
+                                                 .error = err});
+}
+
+} // namespace nemu::block

@@ -5,7 +5,9 @@
 // reports. Thread: home loop only (the main loop or the device's iothread); completions
 // return there.
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,15 +48,50 @@ struct ThrottleLimits {
 // QEMU's checks (throttle.c throttle_is_valid), with its error messages.
 Result<> validate_throttle(const ThrottleLimits& limits);
 
+// What a device does with a failed request (QAPI BlockErrorAction): complete it with an
+// error, complete it as if it had succeeded, or park it and stop the VM until `cont`.
+enum class ErrorAction { Report, Ignore, Stop };
+
+// query-block's io-status (QAPI BlockDeviceIoStatus).
+enum class IoStatus { Ok, Failed, NoSpace };
+std::string_view io_status_name(IoStatus s);
+
+// A device's failed request as BLOCK_IO_ERROR reports it (QEMU block-backend.c
+// send_qmp_error_event).
+struct IoErrorReport {
+    std::string device;       // the backend's name ("" for an anonymous backend)
+    std::string node_name;    // its root node's
+    bool is_read = false;     // flush, discard and write-zeroes count as writes
+    ErrorAction action = ErrorAction::Report;
+    bool iostatus_enabled = false;   // the event's "nospace" member is sent only then
+    int error = 0;            // errno: "nospace" is error == ENOSPC, "reason" strerror(error)
+};
+
+// The VM's half of werror/rerror (QEMU blk_error_action's event and vmstop request, and the
+// VM change state handlers where devices retry). The system layer sets one on every backend
+// it creates for a VM (system/block_setup.h); without one an error is only counted.
+class IoErrorHost {
+public:
+    virtual ~IoErrorHost() = default;
+    // Any thread (a device's home loop). BLOCK_IO_ERROR and, for ErrorAction::Stop, a VM stop
+    // with runstate io-error after it; both on the main loop, as QEMU orders them.
+    virtual void io_error(const IoErrorReport& report) = 0;
+    // Main loop. fn runs on the main loop each time the VM starts running again, for as long
+    // as the returned handle lives.
+    virtual std::shared_ptr<void> on_resume(std::function<void()> fn) = 0;
+    // Main loop: the VM is going away; later reports are dropped (backends may outlive it
+    // by a little while devices are torn down).
+    virtual void detach() {}
+};
+
 struct BackendOptions {
     bool write_cache = true;          // false: writethrough, every write gets FUA
     OnError on_read_error = OnError::Report;  // rerror (QEMU default report)
     OnError on_write_error = OnError::Enospc; // werror (QEMU default enospc)
     DetectZeroes detect_zeroes = DetectZeroes::Off;
     AioMode aio = AioMode::IoUring;
+    std::shared_ptr<IoErrorHost> error_host;  // see IoErrorHost; none: errors are only counted
 };
-
-enum class ErrorAction { Report, Ignore, Stop };
 
 class BlockBackend {
 public:
@@ -80,6 +117,21 @@ public:
 
     // What the device should do with a failed request (werror/rerror and the errno).
     ErrorAction error_action(bool is_read, int err) const;
+    // A device's own werror/rerror (QEMU blkconf_apply_backend_options): Auto keeps the
+    // drive's. Main loop, before the device submits anything.
+    void set_on_error(OnError on_read, OnError on_write);
+    // A device's failed request handled as `action` (QEMU blk_error_action): io-status first
+    // for Stop, then the host's BLOCK_IO_ERROR (and VM stop). Home loop.
+    void report_error(bool is_read, ErrorAction action, int err);
+    IoErrorHost* error_host() const { return m_options.error_host.get(); }
+
+    // io-status (QEMU blk_iostatus_*): a device that tracks it enables it at realize;
+    // query-block shows it only when also werror is enospc/stop or rerror stop. The first
+    // stopping error sets it (failed, or nospace for ENOSPC); `cont` resets it. Any thread.
+    void enable_iostatus() { m_iostatus_enabled = true; }
+    bool iostatus_enabled() const;
+    IoStatus iostatus() const { return m_iostatus.load(); }
+    void reset_iostatus() { m_iostatus = IoStatus::Ok; }
 
 private:
     struct Impl;
@@ -88,6 +140,8 @@ private:
     std::shared_ptr<BlockNode> m_root;
     BackendOptions m_options;
     std::unique_ptr<Impl> m_impl;
+    std::atomic<bool> m_iostatus_enabled{false};
+    std::atomic<IoStatus> m_iostatus{IoStatus::Ok};
 };
 
 } // namespace nemu::block

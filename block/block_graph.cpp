@@ -22,6 +22,10 @@ void reach(const BlockNode* n, std::set<const BlockNode*>& out) {
 
 } // namespace
 
+BlockGraph::~BlockGraph() {
+    if (m_error_host) m_error_host->detach();
+}
+
 std::string BlockGraph::auto_node_name() {
     // QEMU's id_generate(ID_BLOCK): "#block" and a three-digit-at-least counter. A '#' can
     // never start a user's node-name, so these never collide with one.

@@ -33,6 +33,7 @@ struct Drive {
 class BlockGraph {
 public:
     BlockGraph() = default;
+    ~BlockGraph();   // detaches the error host
     BlockGraph(const BlockGraph&) = delete;
     BlockGraph& operator=(const BlockGraph&) = delete;
 
@@ -68,6 +69,11 @@ public:
     // Depth of the backing chain below node (query-block's backing_file_depth).
     static unsigned backing_depth(const BlockNode& node);
 
+    // The VM's werror/rerror host, set by the system layer (system/block_setup.h) and given
+    // to every backend created for the VM.
+    const std::shared_ptr<IoErrorHost>& error_host() const { return m_error_host; }
+    void set_error_host(std::shared_ptr<IoErrorHost> host) { m_error_host = std::move(host); }
+
 private:
     struct Entry {
         std::shared_ptr<BlockNode> node;
@@ -82,6 +88,7 @@ private:
     std::vector<std::unique_ptr<Drive>> m_drives;
     uint64_t m_seq = 0;
     uint64_t m_auto_id = 0;
+    std::shared_ptr<IoErrorHost> m_error_host;
 };
 
 } // namespace nemu::block

@@ -10,6 +10,45 @@
 
 namespace nemu {
 
+namespace {
+
+class VmIoErrors final : public block::IoErrorHost, public std::enable_shared_from_this<VmIoErrors> {
+public:
+    explicit VmIoErrors(Vm& vm) : m_vm(&vm), m_loop(vm.loop()) {}
+
+    void io_error(const block::IoErrorReport& report) override {
+        // From the device's home loop: the event and the stop belong to the main loop, in
+        // this order (QEMU blk_error_action: BLOCK_IO_ERROR before STOP).
+        m_loop.post([self = shared_from_this(), report] {
+            if (!self->m_vm) return;
+            emit_block_io_error(*self->m_vm, report);
+            if (report.action == block::ErrorAction::Stop && self->m_vm->runstate().running())
+                self->m_vm->stop_vm(RunState::IoError);
+        });
+    }
+
+    std::shared_ptr<void> on_resume(std::function<void()> fn) override {
+        if (!m_vm) return nullptr;
+        return m_vm->runstate().add_change_handler([fn = std::move(fn)](bool running, RunState) {
+            if (running) fn();
+        });
+    }
+
+    void detach() override { m_vm = nullptr; }
+
+private:
+    Vm* m_vm;            // main loop only; null once the VM is going
+    EventLoop& m_loop;   // outlives the VM (main() owns it)
+};
+
+} // namespace
+
+std::shared_ptr<block::IoErrorHost> block_io_error_host(Vm& vm) {
+    block::BlockGraph& graph = vm.block_graph();
+    if (!graph.error_host()) graph.set_error_host(std::make_shared<VmIoErrors>(vm));
+    return graph.error_host();
+}
+
 Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     block::BlockGraph& graph = vm.block_graph();
     if (spec.snapshot)
@@ -19,6 +58,7 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     d.name = spec.id.empty() ? graph.next_drive_name("none") : spec.id;
     if (graph.find_drive(d.name)) return fail("Duplicate ID '{}' for drive", d.name);
     d.options = spec.backend;
+    d.options.error_host = block_io_error_host(vm);
     d.cache = spec.flags.cache;
     if (spec.file.empty()) {
         if (!spec.format_options.empty())

@@ -20,8 +20,14 @@ Result<> create_block_devices(Vm& vm, const StartupConfig& config);
 Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec);
 
 // BLOCK_IO_ERROR (qapi/block-core.json) for a device's failed request under its
-// werror/rerror policy: device is the drive's name, reason strerror(errno).
-void emit_block_io_error(Vm& vm, const std::string& device, const std::string& node_name, bool is_read,
-                         block::ErrorAction action, bool nospace, const std::string& reason);
+// werror/rerror policy (QEMU send_qmp_error_event): device is the drive's name ("" for an
+// anonymous backend), "nospace" only with io-status, reason strerror(errno).
+void emit_block_io_error(Vm& vm, const block::IoErrorReport& report);
+
+// The VM's block::IoErrorHost, made on first use and kept by its BlockGraph: reports become
+// BLOCK_IO_ERROR on the main loop, followed for action stop by a VM stop into runstate
+// io-error (when running, as QEMU's vm_stop); resume hooks follow the run state. Every
+// backend created for the VM carries it (BackendOptions::error_host). Main loop.
+std::shared_ptr<block::IoErrorHost> block_io_error_host(Vm& vm);
 
 } // namespace nemu

@@ -1,5 +1,8 @@
 // QMP handlers of the block layer (QEMU 7.2 qapi/block-core.json; blockdev.c, block/qapi.c).
 // Errors are QEMU's texts, checked live against qemu-system-x86_64 -M none.
+#include <cerrno>
+#include <cstring>
+
 #include "monitor/command_context.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
@@ -37,18 +40,17 @@ Result<> qmp_block_resize(CommandContext& ctx, const BlockResizeArg& args) {
 
 namespace nemu {
 
-void emit_block_io_error(Vm& vm, const std::string& device, const std::string& node_name, bool is_read,
-                         block::ErrorAction action, bool nospace, const std::string& reason) {
+void emit_block_io_error(Vm& vm, const block::IoErrorReport& r) {
     using qapi::BlockErrorAction;
-    BlockErrorAction a = action == block::ErrorAction::Stop     ? BlockErrorAction::Stop
-                         : action == block::ErrorAction::Ignore ? BlockErrorAction::Ignore
-                                                                : BlockErrorAction::Report;
-    // QEMU sends nospace only with werror/rerror=enospc-style policies (block-backend.c
-    // send_qmp_error_event: "nospace" is always present there; keep it when asked).
-    qapi::qapi_event_send_block_io_error(vm.events(), device,
-                                         node_name.empty() ? std::nullopt : std::optional<std::string>(node_name),
-                                         is_read ? qapi::IoOperationType::Read : qapi::IoOperationType::Write, a,
-                                         std::optional<bool>(nospace), reason);
+    BlockErrorAction a = r.action == block::ErrorAction::Stop     ? BlockErrorAction::Stop
+                         : r.action == block::ErrorAction::Ignore ? BlockErrorAction::Ignore
+                                                                  : BlockErrorAction::Report;
+    // block-backend.c send_qmp_error_event: node-name whenever there is a root node,
+    // "nospace" only when the backend keeps an io-status, reason strerror(errno).
+    qapi::qapi_event_send_block_io_error(
+        vm.events(), r.device, r.node_name.empty() ? std::nullopt : std::optional<std::string>(r.node_name),
+        r.is_read ? qapi::IoOperationType::Read : qapi::IoOperationType::Write, a,
+        r.iostatus_enabled ? std::optional<bool>(r.error == ENOSPC) : std::nullopt, std::strerror(r.error));
 }
 
 } // namespace nemu

@@ -186,6 +186,10 @@ Result<std::vector<BlockInfo>> qmp_query_block(CommandContext& ctx) {
         b.removable = true;
         b.locked = false;
         if (d->root) b.inserted = device_info(*d->root, d, d, false);
+        // Only a device that keeps an io-status (virtio-blk) under a policy that can stop
+        // shows one (QEMU blk_iostatus_is_enabled).
+        if (d->backend && d->backend->iostatus_enabled())
+            b.io_status = TRY(parse_BlockDeviceIoStatus(block::io_status_name(d->backend->iostatus())));
         out.push_back(std::move(b));
     }
     return out;

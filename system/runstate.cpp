@@ -47,6 +47,7 @@ constexpr std::pair<S, S> kTransitions[] = {
     {S::PostMigrate, S::Running},    {S::PostMigrate, S::Paused},      {S::PostMigrate, S::Shutdown},
     {S::Debug, S::Running},          {S::Debug, S::Paused},            {S::IoError, S::Running},
     {S::IoError, S::Paused},         {S::IoError, S::Shutdown},        {S::SaveVm, S::Running},
+    {S::IoError, S::Prelaunch},      {S::IoError, S::FinishMigrate},
 };
 } // namespace
 
@@ -59,8 +60,22 @@ bool RunStateMachine::transition_allowed(RunState to) const {
 
 bool RunStateMachine::set(RunState to) {
     if (!transition_allowed(to)) return false;
+    const bool was_running = running();
     m_state = to;
+    if (was_running == running()) return true;
+    // Locked copies: a handler may add handlers or drop its own handle.
+    std::vector<std::shared_ptr<ChangeHandler>> live;
+    for (auto& w : m_handlers)
+        if (auto h = w.lock()) live.push_back(std::move(h));
+    for (auto& h : live) (*h)(running(), m_state);
     return true;
+}
+
+std::shared_ptr<void> RunStateMachine::add_change_handler(ChangeHandler fn) {
+    std::erase_if(m_handlers, [](const std::weak_ptr<ChangeHandler>& w) { return w.expired(); });
+    auto h = std::make_shared<ChangeHandler>(std::move(fn));
+    m_handlers.push_back(h);
+    return h;
 }
 
 } // namespace nemu

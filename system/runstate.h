@@ -5,7 +5,9 @@
 // Thread: main loop.
 
 #include <functional>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 namespace nemu {
 
@@ -25,8 +27,15 @@ public:
     // Returns false (and leaves the state) for a transition QEMU would not make.
     bool set(RunState to);
 
+    // QEMU's VM change state handlers (qemu_add_vm_change_state_handler): fn(running, state)
+    // after every set() that changes running(), for as long as the returned handle lives.
+    // Block devices retry the requests a werror/rerror=stop parked when running turns true.
+    using ChangeHandler = std::function<void(bool running, RunState state)>;
+    std::shared_ptr<void> add_change_handler(ChangeHandler fn);
+
 private:
     RunState m_state = RunState::Prelaunch;
+    std::vector<std::weak_ptr<ChangeHandler>> m_handlers;
 };
 
 } // namespace nemu

@@ -3,6 +3,7 @@
 #include <future>
 
 #include "block/block_backend.h"
+#include "system/block_setup.h"
 #include "system/iothread.h"
 #include "system/vm.h"
 
@@ -45,7 +46,9 @@ Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std:
     if (auto node = graph.find_node(name)) {
         // A -blockdev node: an anonymous backend, as QEMU's blk_new for a device's drive=node.
         // FIXME(#5): QEMU's permission system refuses a second writer on the same node.
-        return create_backend_on(home, "", node, block::BackendOptions{}, m_vm.loop());
+        block::BackendOptions options;
+        options.error_host = block_io_error_host(m_vm);   // werror/rerror stop (block_setup.h)
+        return create_backend_on(home, "", node, options, m_vm.loop());
     }
     return fail("Property 'virtio-blk-device.drive' can't find value '{}'", name);
 }

@@ -23,6 +23,7 @@ VirtioBlk::~VirtioBlk() {
     // the VM may be gone (device_backends.h). FIXME(#5): detach_drive belongs in an unrealize
     // hook (device_del) that Device does not have yet, so a deleted device's drive stays
     // marked in use.
+    m_resume_handle.reset();
     if (m_active) deactivate();
 }
 
@@ -77,7 +78,27 @@ Result<> VirtioBlk::realize_with(DeviceBackends& backends) {
     if (m_write_cache == "on") m_backend->set_write_cache(true);
     if (m_write_cache == "off") m_backend->set_write_cache(false);
     m_wce = m_backend->options().write_cache;
+    // werror/rerror other than auto replace the drive's policy, and virtio-blk keeps an
+    // io-status (QEMU blkconf_apply_backend_options, blk_iostatus_enable in realize).
+    m_backend->set_on_error(block::parse_on_error(m_rerror).value_or(block::OnError::Auto),
+                            block::parse_on_error(m_werror).value_or(block::OnError::Auto));
+    m_backend->enable_iostatus();
+    if (block::IoErrorHost* host = m_backend->error_host())
+        m_resume_handle = host->on_resume([this] { on_vm_resume(); });
     return {};
+}
+
+void VirtioBlk::on_vm_resume() {
+    // QEMU's qmp_cont resets every backend's io-status before the VM starts again.
+    m_backend->reset_iostatus();
+    if (!m_active) return;
+    // Posted even when home is the main loop: the resume hook runs inside the run state
+    // change, and the retried requests start once it is over (QEMU's dma_restart BH).
+    // The weak token guards a device deleted before a main-loop home runs this; an iothread
+    // home is also fenced by deactivate()'s wait.
+    m_home->post([this, alive = std::weak_ptr<void>(m_resume_handle)] {
+        if (alive.lock()) retry_parked();
+    });
 }
 
 // --- what the transport offers --------------------------------------------------------------
@@ -216,8 +237,10 @@ void VirtioBlk::deactivate() {
 void VirtioBlk::stop_on_home() {
     for (auto& q : m_queues)
         if (q->watched) m_home->remove_fd(q->kick->fd());
-    // Every request the guest gave us completes (and is pushed) before the rings go.
+    // Every request the guest gave us completes (and is pushed) before the rings go, but
+    // those a stop policy parked: a reset drops them unanswered (QEMU virtio_blk_reset).
     m_backend->drain();
+    m_parked.clear();
     for (auto& q : m_queues) q->watched = false;
 }
 

@@ -137,7 +137,14 @@ private:
     // Parses and starts one chain; false when the driver broke the rules (broken() called).
     bool start_request(Queue& q, DescChain chain);
     void complete(Request& req, uint8_t status, bool notify);
-    uint8_t status_for_error(bool is_read, int err) const;
+    // A failed request under werror/rerror (QEMU virtio_blk_handle_rw_error): completed with
+    // IOERR (report) or OK (ignore), or parked until the VM runs again (stop).
+    void on_request_error(const std::shared_ptr<Request>& req, int err);
+    // Main loop, on every VM resume (IoErrorHost::on_resume): io-status back to ok and the
+    // parked requests started again on the home loop (QEMU qmp_cont + virtio_blk_dma_restart_cb).
+    void on_vm_resume();
+    void retry_parked();
+    void flush_notify(Queue& q);
     void mark_broken(const std::string& why);
 
     // Runs fn on the home loop and waits for it (inline when home is the main loop).
@@ -159,8 +166,16 @@ private:
     VirtioActivation m_act;
     std::vector<std::unique_ptr<Queue>> m_queues;
     uint64_t m_in_flight = 0;
+    // Requests a stop policy parked (QEMU's s->rq), oldest first: retried on resume, dropped
+    // by a reset (deactivate) without being pushed, as QEMU's virtio_blk_reset.
+    std::vector<std::shared_ptr<Request>> m_parked;
     bool m_broken = false;
     bool m_active = false;
+    std::shared_ptr<void> m_resume_handle;   // main loop; see on_vm_resume
+
+public:
+    // Tests: how many requests a stop policy holds (home loop).
+    size_t parked_requests() const { return m_parked.size(); }
 };
 
 // One queue the driver enabled, as the home loop serves it.

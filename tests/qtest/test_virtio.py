@@ -1356,6 +1356,157 @@ class NetTest(NetCase):
             self.assertEqual(vq.net_config(dev, ["status"])["status"] & vq.NET_S_LINK_UP, 1)
 
 
+# --- virtio-blk werror/rerror (QEMU 7.2 virtio_blk_handle_rw_error, blk_error_action) ---
+
+# A write past RLIMIT_FSIZE fails with EFBIG ("File too large") in the VMM's own I/O path,
+# a real host error on a plain file, without root, loop devices or an error-injecting block
+# driver, so the very same -drive runs on both VMMs. The test lowers the soft limit of the
+# running emulator with prlimit(2) (resource.prlimit: same user, hard limit untouched) and raises it again to
+# let `cont` succeed. SIGXFSZ, whose default action kills, is ignored in the emulator: the
+# test ignores it in itself before launching and the ignored disposition survives exec.
+WERROR_LIMIT = 512 * 1024            # bytes of the 1 MiB image that stay writable
+WERROR_SECTOR = 1536                 # 768 KiB: beyond the limit
+
+
+class BlkWerrorTest(BlkCase):
+    """werror/rerror on virtio-blk-pci: stop parks the request, emits BLOCK_IO_ERROR and
+    stops the VM in runstate io-error; `cont` retries it; report and ignore complete it."""
+
+    def setUp(self):
+        super().setUp()
+        import signal
+        old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        self.addCleanup(signal.signal, signal.SIGXFSZ, old)
+
+    def qmp(self, vm, name, events, **args):
+        """Executes `name`, collecting the events that arrive before its reply."""
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        vm.qmp.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = vm.qmp.recv()
+            if "event" not in reply:
+                return reply
+            events.append(reply)
+
+    def wait_event(self, vm, events, name):
+        while not any(e["event"] == name for e in events):
+            events.append(vm.qmp.recv())
+        return [e for e in events if e["event"] == name][-1]
+
+    def limit(self, vm, soft):
+        import resource
+        pid = vm.machine.proc.pid
+        _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+
+    def failing_write(self, launcher, drive_opts="", props=""):
+        """Starts a VM, sends one write the host refuses, returns what the world saw:
+        (vm, img, dev, q, request, token, events)."""
+        vm, img = self.launch_blk(launcher, drive_opts=drive_opts, props=props)
+        dev = self.open_blk(vm)
+        q, = dev.init()
+        self.limit(vm, WERROR_LIMIT)
+        data = blk_pattern(9, 4 * vq.BLK_SECTOR)
+        r = vq.BlkRequest(dev, vq.BLK_T_OUT, WERROR_SECTOR, out=data)
+        token = q.add_chain(r.buffers)
+        q.kick()
+        return vm, img, dev, q, r, token, data
+
+    @staticmethod
+    def event_shape(e):
+        """BLOCK_IO_ERROR without what differs by VMM: the -drive's auto node name."""
+        d = dict(e["data"])
+        if "node-name" in d:
+            d["node-name"] = "<node>"
+        return d
+
+    def test_blk_werror_stop_then_cont(self):
+        results = []
+        for launcher in (self.start, self.start_oracle):
+            vm, img, dev, q, r, token, data = self.failing_write(launcher, drive_opts=",werror=stop")
+            events = []
+            io_err = self.wait_event(vm, events, "BLOCK_IO_ERROR")
+            self.wait_event(vm, events, "STOP")
+            names = [e["event"] for e in events]
+            status = self.qmp(vm, "query-status", events)["return"]
+            blk = self.qmp(vm, "query-block", events)["return"][0]
+            parked = (q.poll(), r.status())
+            # cont with the limit still there: the retry fails again, a second stop
+            more = []
+            self.assertEqual(self.qmp(vm, "cont", more), {"return": {}})
+            self.wait_event(vm, more, "BLOCK_IO_ERROR")
+            self.wait_event(vm, more, "STOP")
+            again = [e["event"] for e in more]
+            self.limit(vm, -1)
+            after = []
+            self.assertEqual(self.qmp(vm, "cont", after), {"return": {}})
+            used = q.wait_used(1)
+            final = (used[0][0] == token, used[0][1], r.status(),
+                     self.file_bytes(img, WERROR_SECTOR, len(data)) == data,
+                     self.qmp(vm, "query-status", after)["return"]["status"],
+                     self.qmp(vm, "query-block", after)["return"][0].get("io-status"))
+            results.append((names, self.event_shape(io_err), status, blk.get("io-status"),
+                             parked, again, final))
+        self.assertEqual(results[0], results[1])
+        names, io_err, status, io_status, parked, again, final = results[0]
+        self.assertEqual(names, ["BLOCK_IO_ERROR", "STOP"])
+        self.assertEqual(io_err, {"device": "d0", "node-name": "<node>", "operation": "write",
+                                  "action": "stop", "nospace": False, "reason": "File too large"})
+        self.assertEqual(status, {"status": "io-error", "singlestep": False, "running": False})
+        self.assertEqual(io_status, "failed")
+        self.assertEqual(parked, ([], vq.BlkRequest.UNTOUCHED))
+        self.assertEqual(again, ["RESUME", "BLOCK_IO_ERROR", "STOP"])
+        self.assertEqual(final, (True, 1, vq.BLK_S_OK, True, "running", "ok"))
+
+    def test_blk_werror_report_and_ignore(self):
+        """The default werror=enospc reports an error that is not ENOSPC; werror=ignore on the
+        device completes the request as a success. Neither stops the VM."""
+        for props, want_status, action, nospace in (("", vq.BLK_S_IOERR, "report", False),
+                                                    (",werror=ignore", vq.BLK_S_OK, "ignore", None)):
+            results = []
+            for launcher in (self.start, self.start_oracle):
+                vm, img, dev, q, r, token, _ = self.failing_write(launcher, props=props)
+                used = q.wait_used(1)
+                events = []
+                io_err = self.wait_event(vm, events, "BLOCK_IO_ERROR")
+                st = self.qmp(vm, "query-status", events)["return"]["status"]
+                blk = self.qmp(vm, "query-block", events)["return"][0]
+                results.append((used[0][0] == token, r.status(), self.event_shape(io_err), st,
+                                blk.get("io-status"), [e["event"] for e in events]))
+            self.assertEqual(results[0], results[1], props)
+            want = {"device": "d0", "node-name": "<node>", "operation": "write", "action": action,
+                    "reason": "File too large"}
+            if nospace is not None:
+                want["nospace"] = nospace
+            self.assertEqual(results[0], (True, want_status, want, "running",
+                                          "ok" if nospace is not None else None,
+                                          ["BLOCK_IO_ERROR"]), props)
+
+    def test_blk_werror_stop_dropped_by_reset(self):
+        """system_reset while a request is parked drops it: the device is reset, nothing is
+        used, and after cont the device serves requests again."""
+        results = []
+        for launcher in (self.start, self.start_oracle):
+            vm, img, dev, q, r, token, _ = self.failing_write(launcher, props=",werror=stop")
+            events = []
+            self.wait_event(vm, events, "STOP")
+            self.limit(vm, -1)
+            self.assertEqual(self.qmp(vm, "system_reset", events), {"return": {}})
+            self.wait_event(vm, events, "RESET")
+            st = self.qmp(vm, "query-status", events)["return"]["status"]
+            self.assertEqual(self.qmp(vm, "cont", events), {"return": {}})
+            # (the device is probed again: the reset undid the PCI setup)
+            dev = self.open_blk(vm)
+            q2, = dev.init()
+            status, _, used = self.blk_write(vm, dev, q2, 0, blk_pattern(3, 512))
+            results.append((st, r.status(), status, used))
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(results[0], ("prelaunch", vq.BlkRequest.UNTOUCHED, vq.BLK_S_OK, 1))
+
+
+
 def main(argv):
     args = list(argv[1:])
     if args and not args[0].startswith("-"):
