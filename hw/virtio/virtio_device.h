@@ -94,6 +94,10 @@ public:
     // Device-specific feature bits plus the reserved ones the device supports besides those
     // the transport adds itself (VERSION_1, RING_PACKED, EVENT_IDX, INDIRECT_DESC).
     virtual uint64_t device_features() const = 0;
+    // The transport's whole offer (device_features() plus the ring features it adds): a device
+    // whose datapath cannot serve them all drops some (vhost-net: what the kernel lacks, e.g.
+    // RING_PACKED, as QEMU's vhost feature mask). VERSION_1 must stay.
+    virtual uint64_t filter_features(uint64_t offered) const { return offered; }
     // One entry per queue: its maximum size.
     virtual std::vector<uint16_t> queue_max_sizes() const = 0;
     // MSI-X vectors when the transport's "vectors" is left unset (after realize): one per

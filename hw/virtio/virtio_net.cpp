@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 
 #include "hw/core/device_backends.h"
+#include "net/vhost_net.h"
 #include "qom/property.h"
 #include "util/event_fd.h"
 #include "util/event_loop.h"
@@ -103,6 +104,16 @@ uint64_t VirtioNet::device_features() const {
     return f;
 }
 
+uint64_t VirtioNet::filter_features(uint64_t offered) const {
+    net::VhostNet* vhost = m_client ? m_client->vhost(0) : nullptr;
+    if (!vhost) return offered;
+    // QEMU 7.2 virtio_net_get_features: vhost_net_get_features masks what the kernel lacks
+    // (RING_PACKED, MTU ...); MTU comes back with x-mtu-bypass-backend (the default).
+    uint64_t f = net::vhost_mask_features(offered, vhost->kernel_features());
+    if (m_x_mtu_bypass_backend && (offered & feature_bit(kNetFMtu))) f |= feature_bit(kNetFMtu);
+    return f;
+}
+
 std::vector<uint16_t> VirtioNet::queue_max_sizes() const {
     // QEMU: max_queue_pairs RX/TX pairs then the control queue. TX queues stay at 256 for
     // every backend but vhost-user (virtio_net_max_tx_queue_size).
@@ -165,6 +176,13 @@ Result<> VirtioNet::activate(const VirtioActivation& activation) {
             return r;
         }
     }
+    // vhost=on: the kernel takes the data queues; the control queue stays here.
+    if (uses_vhost()) {
+        if (auto r = vhost_start(); !r) {
+            deactivate();
+            return r;
+        }
+    }
     // Without MQ only the first pair runs (5.1.6.5.5: until VQ_PAIRS_SET, one pair).
     if (auto r = set_queue_pairs(1); !r) {
         deactivate();
@@ -183,6 +201,7 @@ Result<> VirtioNet::activate(const VirtioActivation& activation) {
 
 void VirtioNet::deactivate() {
     if (!m_active) return;
+    vhost_stop();
     for (auto& p : m_pairs) {
         if (!p->watching) continue;
         if (p->rx_kick) m_main->remove_fd(p->rx_kick->fd());
@@ -216,6 +235,7 @@ void VirtioNet::link_changed(bool up) {
     if (m_link_up.exchange(up) == up) return;
     // 5.1.4: the status field changed; the driver learns it through a config interrupt.
     if (m_active && has(kNetFStatus) && m_act.interrupt) m_act.interrupt->notify_config();
+    if (m_vhost) return vhost_set_link(up);
     if (up && m_active)
         for (auto& p : m_pairs)
             if (p->enabled) rx_flush(*p);

@@ -1,6 +1,7 @@
 #pragma once
 // The virtio network device ("virtio-net-device", wrapped as "virtio-net-pci"): virtio 1.2,
-// 5.1, over a netdev (net/net_client.h) with the userspace datapath: received frames are
+// 5.1, over a netdev (net/net_client.h) with the kernel's vhost-net datapath when the netdev
+// has vhost=on (virtio_net_vhost.cpp), otherwise the userspace datapath: received frames are
 // read from the backend into a bounce buffer and copied into the driver's receive chains
 // (mergeable buffers: num_buffers); transmitted chains go to the backend as iovecs into guest
 // RAM with their virtio_net_hdr_v1, which a tap with IFF_VNET_HDR takes as is (checksum and
@@ -62,6 +63,7 @@ public:
     // VirtioDevice
     uint16_t device_id() const override { return kDeviceIdNet; }
     uint64_t device_features() const override;
+    uint64_t filter_features(uint64_t offered) const override;
     std::vector<uint16_t> queue_max_sizes() const override;
     // QEMU 7.2's virtio-net-pci: 2 * pairs + 2 with multiqueue, else 3.
     uint32_t default_msix_vectors() const override { return m_max_pairs > 1 ? 2u * m_max_pairs + 2 : 3; }
@@ -111,6 +113,15 @@ private:
     uint8_t ctrl_command(uint8_t cls, uint8_t cmd, std::span<const uint8_t> data);
     Result<> set_queue_pairs(uint16_t pairs);
     Result<> apply_offloads(uint64_t guest_offloads);
+    // virtio_net_vhost.cpp: the pairs' rings handed to the netdev's vhost-net devices.
+    struct Vhost;
+    struct VhostDeleter {
+        void operator()(Vhost* v) const;
+    };
+    bool uses_vhost() const { return m_client && m_client->vhost(0); }
+    Result<> vhost_start();
+    void vhost_stop();
+    void vhost_set_link(bool up);
 
     bool has(unsigned feature) const { return (m_act.features >> feature) & 1; }
     bool link_is_up() const { return m_link_up.load(std::memory_order_relaxed); }
@@ -129,6 +140,7 @@ private:
     Virtqueue* m_ctrl = nullptr;
     const EventFd* m_ctrl_kick = nullptr;
     uint16_t m_curr_pairs = 1;
+    std::unique_ptr<Vhost, VhostDeleter> m_vhost;   // the kernel serves the pairs (vhost=on)
     uint64_t m_generation = 0;   // deferred work from an older activation is dropped
     bool m_active = false;
     bool m_broken = false;

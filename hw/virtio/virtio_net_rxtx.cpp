@@ -194,6 +194,7 @@ Result<> VirtioNet::set_queue_pairs(uint16_t pairs) {
         if (m_client && p.index < m_client->queue_count()) TRY(m_client->set_queue_enabled(p.index, want));
         if (want == p.enabled) continue;
         p.enabled = want;
+        if (m_vhost) continue;   // the kernel serves the pair's rings (virtio_net_vhost.cpp)
         if (want) {
             if (p.frame.empty()) p.frame.resize(net::kVnetHdrSize + net::kMaxFrameBytes);
             Pair* pp2 = &p;

@@ -146,6 +146,9 @@ Result<> VirtioPciDevice::realize() {
     if (m_event_idx) m_host_features |= feature_bit(kFeatureEventIdx);
     if (m_indirect_desc) m_host_features |= feature_bit(kFeatureIndirectDesc);
     if (m_packed) m_host_features |= feature_bit(kFeatureRingPacked);
+    m_host_features = m_vdev->filter_features(m_host_features);
+    if (!(m_host_features & feature_bit(kFeatureVersion1)))
+        return fail("{}: the device cannot offer VIRTIO_F_VERSION_1 (nemu is modern-only)", type_name());
     for (uint16_t max : m_vdev->queue_max_sizes()) {
         QueueRegs q;
         q.max_size = max;
