@@ -39,7 +39,7 @@ BUSYBOX = "/bin/busybox"
 # CONFIG_VIRTIO_PCI, HW_RANDOM_VIRTIO, VIRTIO_BLK, VIRTIO_NET, VIRTIO_CONSOLE=m). Dependencies
 # (virtio, virtio_ring, virtio_pci_{modern,legacy}_dev, failover, net_failover) come from .modinfo.
 L1_MODULES = ["virtio_pci", "virtio_mmio", "virtio_console", "virtio-rng", "9pnet_virtio", "9p",
-              "overlay", "kvm-amd", "tun"]
+              "overlay", "kvm-amd", "tun", "vhost_net"]
 L2_MODULES = ["button", "evdev", "virtio_pci", "virtio-rng", "virtio_blk", "virtio_net",
               "virtio_console"]
 
