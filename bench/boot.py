@@ -41,13 +41,7 @@ MACHINES = {
 
 
 def vmm_argv(name, opts):
-    label, machine = MACHINES[name]
-    binary = opts.nemu if name == "nemu" else opts.qemu
-    accel = "kvm" if name == "nemu" else opts.accel
-    cpu = "host" if accel == "kvm" else "max"
-    return [binary, "-M", machine, "-accel", accel, "-cpu", cpu, "-m", opts.mem,
-            "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-kernel", opts.kernel, "-initrd", opts.initrd, "-append", opts.append]
+    return vmrun.vmm_argv(name, MACHINES[name][1], opts, opts.kernel, opts.initrd, opts.append)
 
 
 UPTIME = re.compile(rb"uptime=([0-9]+(?:\.[0-9]+)?)")
@@ -69,31 +63,16 @@ def boot_once(name, opts):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nemu", default=vmrun.DEFAULT_NEMU)
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    vmrun.add_vmm_options(ap, MACHINES, "nemu,microvm,q35")
     vmrun.add_guest_options(ap)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1, help="untimed boots of each VMM first")
     ap.add_argument("--mem", default="256M")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per boot")
-    ap.add_argument("--vmms", default="nemu,microvm,q35",
-                    help="comma-separated subset of nemu,microvm,q35, in run order")
-    ap.add_argument("--accel", default="kvm", help="QEMU's accelerator (nemu: always kvm)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     opts = ap.parse_args()
 
-    names = [n for n in opts.vmms.split(",") if n]
-    for n in names:
-        if n not in MACHINES:
-            ap.error("unknown VMM %r (nemu, microvm, q35)" % n)
-    if opts.accel != "kvm" and "nemu" in names:
-        print("boot.py: nemu is KVM-only: left out with --accel %s" % opts.accel,
-              file=sys.stderr)
-        names.remove("nemu")
-    if "nemu" in names and not os.access(opts.nemu, os.X_OK):
-        print("boot.py: nemu not found at %s: its column is pending" % opts.nemu,
-              file=sys.stderr)
-        names.remove("nemu")
+    names = vmrun.select_vmms(ap, opts, MACHINES, "boot.py")
 
     errors = {}
     active = list(names)
@@ -146,7 +125,7 @@ def main():
         label, machine = MACHINES[n]
         s = res[n]
         up = vmrun.summary(uptimes[n])
-        accel = "kvm" if n == "nemu" else opts.accel
+        accel = vmrun.accel_of(n, opts)
         print("| %s | `-M %s -accel %s` | %s | %s | %s | %s | %s |" % (
             label, machine, accel, vmrun.fmt(s and s["median"], "%.0f"),
             vmrun.fmt(s and s["min"], "%.0f"), vmrun.fmt(s and s["max"], "%.0f"),

@@ -35,11 +35,8 @@ the virtio/VMM path, not a disk. Needs a /dev/kvm that boots the guest: run it t
 """
 
 import argparse
-import gzip
-import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,53 +48,23 @@ GUEST_DIR = os.path.join(HERE, "guest")
 TOOL_SRC = os.path.join(GUEST_DIR, "blkbench.c")
 INIT_SRC = os.path.join(GUEST_DIR, "blk-init")
 MACHINES = {
-    # name: (label for the table, machine argument, extra virtio-blk-pci properties)
-    "nemu": ("nemu", "virt", ""),
-    "microvm": ("QEMU 7.2", "microvm,rtc=off,pcie=on", ",disable-legacy=on"),
+    # name: (label for the table, machine argument)
+    "nemu": ("nemu", "virt"),
+    "microvm": ("QEMU 7.2", "microvm,rtc=off,pcie=on"),
 }
 DEFAULT_WORKLOADS = "randread:4096:1,randread:4096:32,read:1048576:4,write:1048576:4"
 RESULT = re.compile(rb"BLKBENCH-RESULT mode=(\S+) bs=(\d+) qd=(\d+) ios=(\d+) bytes=(\d+) "
                     rb"secs=([0-9.]+) iops=([0-9.]+) mibps=([0-9.]+)")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------
 # guest artefacts: blkbench (static) + /blkbench-init in a cpio archive after the lab's initrd
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "nemu-bench", "virtio-blk")
-
-
 def build_initrd(base_initrd):
-    """The lab's initramfs with blkbench and /blkbench-init appended (the kernel unpacks
-    concatenated archives in order), cached by the hash of its inputs; returns its path."""
-    h = hashlib.sha256()
-    for p in (base_initrd, TOOL_SRC, INIT_SRC):
-        with open(p, "rb") as f:
-            h.update(f.read())
-    out_dir = os.path.join(cache_dir(), h.hexdigest()[:16])
-    out = os.path.join(out_dir, "initrd-blkbench.gz")
-    if os.path.exists(out):
-        return out
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tree.", dir=out_dir) as tree:
-        os.makedirs(os.path.join(tree, "bin"))
-        tool = os.path.join(tree, "bin", "blkbench")
-        subprocess.run([os.environ.get("CC", "gcc"), "-static", "-O2", "-Wall", "-o", tool,
-                        TOOL_SRC], check=True)
-        shutil.copy(INIT_SRC, os.path.join(tree, "blkbench-init"))
-        os.chmod(os.path.join(tree, "blkbench-init"), 0o755)
-        r = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"], cwd=tree,
-                           input=b"bin\nbin/blkbench\nblkbench-init\n", stdout=subprocess.PIPE,
-                           check=True)
-        with open(base_initrd, "rb") as f:
-            data = f.read() + gzip.compress(r.stdout, compresslevel=6)
-        with open(out + ".tmp", "wb") as f:
-            f.write(data)
-        os.replace(out + ".tmp", out)
-    return out
+    """The lab's initramfs with bin/blkbench and /blkbench-init appended (cached)."""
+    return vmrun.guest_initrd(base_initrd, "virtio-blk", programs=[("bin/blkbench", TOOL_SRC)],
+                              files=[("blkbench-init", INIT_SRC)])
 
 
 # ------------------------------------------------------------------------------------------
@@ -129,30 +96,16 @@ def direct_io_works(path):
 
 
 def vmm_argv(name, opts):
-    _, machine, dev_extra = MACHINES[name]
-    binary = opts.nemu if name == "nemu" else opts.qemu
     append = "%s rdinit=/blkbench-init blkbench=%s" % (opts.append, ",".join(
         "%s:%d" % (w, opts.seconds) for w in opts.workload_list))
-    accel = "kvm" if name == "nemu" else opts.accel
-    argv = [binary, "-M", machine, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
-            "-m", opts.mem,
-            "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-kernel", opts.kernel, "-initrd", opts.guest_initrd, "-append", append,
-            "-drive", "if=none,id=d0,file=%s,format=raw,cache=%s,aio=%s" % (
-                opts.image, opts.cache, opts.aio)]
-    dev = "virtio-blk-pci,drive=d0" + dev_extra
+    argv = vmrun.vmm_argv(name, MACHINES[name][1], opts, opts.kernel, opts.guest_initrd, append)
+    argv += ["-drive", "if=none,id=d0,file=%s,format=raw,cache=%s,aio=%s" % (
+        opts.image, opts.cache, opts.aio)]
+    dev = "virtio-blk-pci,drive=d0"
     if opts.iothread:
         argv += ["-object", "iothread,id=io0"]
         dev += ",iothread=io0"
-    return argv + ["-device", dev]
-
-
-def cpu_ticks(pid):
-    """(utime + stime, guest_time) of the process, in clock ticks (proc(5))."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime is field 14, stime 15, guest_time 43
-    return int(fields[11]) + int(fields[12]), int(fields[40])
+    return argv + vmrun.virtio_device(name, dev)
 
 
 def boot_once(name, opts):
@@ -166,16 +119,16 @@ def boot_once(name, opts):
             line = bytes(vm.buf[pos:end]).strip(b"\r")
             pos = end + 1
             if line.startswith(b"BLKBENCH: begin "):
-                begin = cpu_ticks(vm.pid)
+                begin = vmrun.cpu_ticks(vm.pid)
             elif line.startswith(b"BLKBENCH-RESULT "):
-                cpu, guest = cpu_ticks(vm.pid)
+                cpu, guest = vmrun.cpu_ticks(vm.pid)
                 m = RESULT.match(line)
                 if not m or begin is None:
                     raise vm.error("cannot parse %r" % line)
                 mode, bs, qd, ios = m.group(1).decode(), int(m.group(2)), int(m.group(3)), \
                     int(m.group(4))
                 key = "%s:%d:%d" % (mode, bs, qd)
-                per_io = 1e6 / CLK_TCK / max(ios, 1)
+                per_io = 1e6 / vmrun.CLK_TCK / max(ios, 1)
                 out[key] = {"iops": float(m.group(7)), "mibps": float(m.group(8)),
                             "cpu_us": (cpu - begin[0]) * per_io,
                             "cpu_out_us": (cpu - begin[0] - (guest - begin[1])) * per_io}
@@ -216,8 +169,7 @@ def describe(w):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nemu", default=vmrun.DEFAULT_NEMU)
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    vmrun.add_vmm_options(ap, MACHINES, "nemu,microvm")
     k, i = vmrun.lab_guest()
     ap.add_argument("--kernel", default=k, required=k is None)
     ap.add_argument("--initrd", default=i, required=i is None,
@@ -238,10 +190,6 @@ def main():
     ap.add_argument("--iothread", action="store_true",
                     help="-object iothread,id=io0 and iothread=io0 on the device, both VMMs")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per console line")
-    ap.add_argument("--vmms", default="nemu,microvm", help="subset of nemu,microvm, in order")
-    ap.add_argument("--accel", default="kvm",
-                    help="QEMU's accelerator; tcg checks the script and guest without KVM "
-                         "(nemu, KVM-only, is then left out)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--build-only", action="store_true",
                     help="build the guest initramfs into the cache, print its path, exit")
@@ -260,18 +208,7 @@ def main():
         print(opts.guest_initrd)
         return 0
 
-    names = [n for n in opts.vmms.split(",") if n]
-    for n in names:
-        if n not in MACHINES:
-            ap.error("unknown VMM %r (nemu, microvm)" % n)
-    if opts.accel != "kvm" and "nemu" in names:
-        print("virtio_blk.py: nemu is KVM-only: left out with --accel %s" % opts.accel,
-              file=sys.stderr)
-        names.remove("nemu")
-    if "nemu" in names and not os.access(opts.nemu, os.X_OK):
-        print("virtio_blk.py: nemu not found at %s: its column is pending" % opts.nemu,
-              file=sys.stderr)
-        names.remove("nemu")
+    names = vmrun.select_vmms(ap, opts, MACHINES, "virtio_blk.py")
 
     opts.image = make_image(opts.dir, vmrun.parse_size(opts.image_size))
     try:

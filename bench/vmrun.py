@@ -1,4 +1,11 @@
-"""Shared helpers for the guest benchmarks (boot.py, vmm_memory.py, exits.py).
+"""Shared helpers for the guest benchmarks (boot.py, vmm_memory.py, exits.py, virtio_blk.py,
+virtio_net.py).
+
+Which VMMs run and how (add_vmm_options, select_vmms, vmm_argv, virtio_device): every VMM gets
+`-M MACHINE -accel kvm -cpu host -m MEM -smp 1 -nodefaults -no-user-config -display none` and
+the same -kernel/-initrd/-append; nemu is KVM-only, QEMU may run under --accel tcg to check a
+script without KVM (-cpu max then). Guest tools (guest_initrd): static programs and scripts
+appended as a second cpio archive to the lab's initramfs, cached by their sources' hash.
 
 A VMM (nemu or QEMU) is started with its first serial port on one end of a socketpair:
 `-chardev socket,id=bench_serial,fd=N -serial chardev:bench_serial` (a connected socket
@@ -10,12 +17,17 @@ Standard library only.
 """
 
 import bisect
+import gzip
+import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -54,6 +66,112 @@ def add_guest_options(ap):
     ap.add_argument("--marker", default=MARKER, help="default: %(default)s")
 
 
+# ------------------------------------------------------------------------------------------
+# which VMMs, and their command lines
+
+
+def add_vmm_options(ap, choices, default):
+    """--nemu, --qemu, --vmms (a comma-separated subset of choices, in run order), --accel."""
+    ap.add_argument("--nemu", default=DEFAULT_NEMU)
+    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    ap.add_argument("--vmms", default=default,
+                    help="comma-separated subset of %s, in run order (default: %%(default)s)"
+                         % ",".join(choices))
+    ap.add_argument("--accel", default="kvm",
+                    help="QEMU's accelerator; tcg checks the script and guest without KVM "
+                         "(nemu, KVM-only, is then left out)")
+
+
+def select_vmms(ap, opts, choices, prog):
+    """The VMM names of --vmms that can run: unknown names are a usage error; nemu is left out
+    (with a message on stderr: its column is pending) under --accel tcg or when its binary is
+    missing."""
+    names = [n for n in opts.vmms.split(",") if n]
+    for n in names:
+        if n not in choices:
+            ap.error("unknown VMM %r (%s)" % (n, ", ".join(choices)))
+    if opts.accel != "kvm" and "nemu" in names:
+        print("%s: nemu is KVM-only: left out with --accel %s" % (prog, opts.accel),
+              file=sys.stderr)
+        names.remove("nemu")
+    if "nemu" in names and not os.access(opts.nemu, os.X_OK):
+        print("%s: nemu not found at %s: its column is pending" % (prog, opts.nemu),
+              file=sys.stderr)
+        names.remove("nemu")
+    return names
+
+
+def accel_of(name, opts):
+    return "kvm" if name == "nemu" else opts.accel
+
+
+def vmm_argv(name, machine, opts, kernel, initrd, append):
+    """The common command line of VMM `name` ("nemu" or a QEMU machine's name) for -M machine;
+    opts carries nemu, qemu, accel and mem."""
+    binary = opts.nemu if name == "nemu" else opts.qemu
+    accel = accel_of(name, opts)
+    return [binary, "-M", machine, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
+            "-m", opts.mem, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", kernel, "-initrd", initrd, "-append", append]
+
+
+def virtio_device(name, spec):
+    """-device spec for a virtio-pci device: QEMU makes one on a root bus transitional (legacy
+    I/O BAR) unless disable-legacy=on; nemu's are modern only."""
+    return ["-device", spec + ("" if name == "nemu" else ",disable-legacy=on")]
+
+
+# ------------------------------------------------------------------------------------------
+# guest tools appended to the lab's initramfs
+
+
+def guest_initrd(base_initrd, tag, programs=(), files=()):
+    """The initramfs base_initrd plus a second archive (the kernel unpacks concatenated
+    archives in order) holding `programs` [(path in the guest, C source)] built static with
+    $CC (gcc) -O2 and `files` [(path in the guest, file)] copied executable; cached under
+    ~/.cache/nemu-bench/TAG by the hash of every input. Returns its path."""
+    h = hashlib.sha256()
+    for _, src in list(programs) + list(files):
+        with open(src, "rb") as f:
+            h.update(f.read())
+    with open(base_initrd, "rb") as f:
+        h.update(f.read())
+    h.update(repr([dst for dst, _ in list(programs) + list(files)]).encode())
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    out_dir = os.path.join(base, "nemu-bench", tag, h.hexdigest()[:16])
+    out = os.path.join(out_dir, "initrd-%s.gz" % tag)
+    if os.path.exists(out):
+        return out
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tree.", dir=out_dir) as tree:
+        names = set()
+        for dst, src in list(programs) + list(files):
+            parts = dst.split("/")
+            for i in range(1, len(parts)):
+                names.add("/".join(parts[:i]))
+            names.add(dst)
+            os.makedirs(os.path.join(tree, os.path.dirname(dst)), exist_ok=True)
+        for dst, src in programs:
+            subprocess.run([os.environ.get("CC", "gcc"), "-static", "-O2", "-Wall", "-o",
+                            os.path.join(tree, dst), src], check=True)
+        for dst, src in files:
+            shutil.copy(src, os.path.join(tree, dst))
+            os.chmod(os.path.join(tree, dst), 0o755)
+        r = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"], cwd=tree,
+                           input="".join(n + "\n" for n in sorted(names)).encode(),
+                           stdout=subprocess.PIPE, check=True)
+        with open(base_initrd, "rb") as f:
+            data = f.read() + gzip.compress(r.stdout, compresslevel=6)
+        with open(out + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(out + ".tmp", out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# a running VMM
+
+
 class VmError(RuntimeError):
     pass
 
@@ -73,6 +191,8 @@ class Vm:
         self.chunk_ends = []    # offset one past each chunk's last byte
         self.chunk_times = []   # its arrival time, seconds since t0
         self.eof = False
+        self.shell_pos = 0      # sh() consumes the serial output from here
+        self.shell_n = 0
         self.t0 = time.perf_counter()
         try:
             self.proc = subprocess.Popen(self.argv, pass_fds=(fd,), stdin=subprocess.DEVNULL,
@@ -121,6 +241,31 @@ class Vm:
                 return i
             self._read_more(deadline)
 
+    def wait_regex(self, regex, timeout, start=0):
+        """The first match of the compiled bytes regex at or after `start`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = regex.search(self.buf, start)
+            if m:
+                return m
+            self._read_more(deadline)
+
+    def write(self, data):
+        """Bytes to the guest's first serial port (its console's input)."""
+        self.sock.sendall(data)
+
+    def sh(self, cmd, timeout=60.0):
+        """Run cmd in the lab guest's interactive shell on ttyS0 (tests/vm/l2-init: wait for
+        its prompt first, wait_for(b"lab# ")): (exit status, output). The markers are
+        printed by the shell, so the tty's echo of the command line does not match them."""
+        self.shell_n += 1
+        n = self.shell_n
+        self.write(b"echo BEGIN-%d; %s; echo END-%d $?\n" % (n, cmd.encode(), n))
+        m = self.wait_regex(re.compile(rb"\nBEGIN-%d\r?\n(.*?)END-%d (\d+)\r?\n" % (n, n),
+                                       re.S), timeout, self.shell_pos)
+        self.shell_pos = m.end()
+        return int(m.group(2)), m.group(1).replace(b"\r", b"").decode(errors="replace")
+
     def time_of(self, index):
         """Seconds from spawn to the arrival of the serial byte at `index`."""
         return self.chunk_times[bisect.bisect_right(self.chunk_ends, index)]
@@ -152,6 +297,17 @@ class Vm:
         return VmError("%s: %s\n  command: %s\n  VMM output: %s\n  serial tail: %r" % (
             self.label, what, " ".join(self.argv), self.output_tail().strip() or "(none)",
             serial))
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """(utime + stime, guest_time) of the process, in clock ticks (proc(5))."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, guest_time 43
+    return int(fields[11]) + int(fields[12]), int(fields[40])
 
 
 def parse_size(text):

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
-from nemulab import artefacts, vmm  # noqa: E402
+from nemulab import artefacts, net, vmm  # noqa: E402
 
 VMM = None          # VirtioVmm, set by main()
 ART = None          # artefacts.Artefacts
@@ -352,11 +352,10 @@ class Console(VirtioCase):
 
 # ------------------------------------------------------------------------------------ net
 
-NET_NS, NET_TAP = "nemulab-net", "nlab0"
 NET_HOST, NET_GUEST = "10.77.0.1", "10.77.0.2"
+NETNS = net.NetNs("nemulab-net", "nlab0", NET_HOST, NET_GUEST)
 NET_BYTES = 1 << 20
-NET_UP = ("i=$(ls /sys/class/net | grep -v '^lo$' | head -n1) && ip link set $i up && "
-          "ip addr add %s/24 dev $i && echo $i" % NET_GUEST)
+NET_UP = net.guest_up_cmd(NET_GUEST)
 NET_PING = "ping -c 3 -W 5 %s" % NET_HOST
 NET_TO_HOST = ("head -c %d /dev/urandom > /tmp/to-host && sha256sum < /tmp/to-host && "
                "nc %s 5000 < /tmp/to-host" % (NET_BYTES, NET_HOST))
@@ -380,10 +379,6 @@ else:
 """ % (NET_HOST, NET_GUEST)
 
 
-def host_ns(*cmd, **kw):
-    return subprocess.run(["ip", "netns", "exec", NET_NS] + list(cmd), capture_output=True, text=True, **kw)
-
-
 class Net(VirtioCase):
     """virtio-net-pci on -netdev tap: the tap (opened by the VMM with ifname=) is moved into a
     network namespace the test creates, the guest configures its interface with busybox ip;
@@ -404,45 +399,29 @@ class Net(VirtioCase):
         with open(payload, "rb") as f:
             from_host_sum = hashlib.sha256(f.read()).hexdigest()
 
-        def prepare():
-            subprocess.run(["ip", "netns", "del", NET_NS], capture_output=True)
-            subprocess.run(["ip", "netns", "add", NET_NS], check=True)
-
         def steps(g):
             # The VMM opened the tap in L1's namespace: move it into the test's namespace.
-            for cmd in (["ip", "link", "set", NET_TAP, "netns", NET_NS],):
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode:
-                    raise vmm.GuestError("%s: %s" % (" ".join(cmd), r.stderr))
-            host_ns("ip", "addr", "add", NET_HOST + "/24", "dev", NET_TAP, check=True)
-            host_ns("ip", "link", "set", NET_TAP, "up", check=True)
-            host_ns("ip", "link", "set", "lo", "up", check=True)
+            NETNS.adopt_tap()
             outs = {NET_UP: g.sh(NET_UP), NET_PING: g.sh(NET_PING, timeout=60)}
-            # busybox's ping: iputils-ping is not among the lab's host packages
-            r = host_ns("busybox", "ping", "-c", "3", "-W", "5", NET_GUEST, timeout=60)
-            outs["host-ping"] = (r.returncode, r.stdout + r.stderr)
-            recv = subprocess.Popen(["ip", "netns", "exec", NET_NS, sys.executable, peer, "recv",
-                                     str(NET_BYTES)], stdout=subprocess.PIPE, text=True)
-            for _ in range(100):   # until the listener is bound
-                if ":5000" in host_ns("ss", "-ltn").stdout:
-                    break
-                time.sleep(0.1)
+            outs["host-ping"] = NETNS.ping_guest(3, timeout=60)
+            recv = NETNS.popen(sys.executable, peer, "recv", str(NET_BYTES),
+                               stdout=subprocess.PIPE, text=True)
+            NETNS.wait_listening(5000)
             outs[NET_TO_HOST] = g.sh(NET_TO_HOST, timeout=120)
             outs["host-received"] = (recv.wait(timeout=120), recv.stdout.read())
             outs["guest-listen"] = g.sh("(nc -l -p 5001 > /tmp/from-host &) ; "
                                           "for i in $(seq 50); do netstat -ltn | grep -q :5001 && break; "
                                           "sleep 0.1; done; echo listening")
-            r = host_ns(sys.executable, peer, "send", str(NET_BYTES), payload, timeout=120)
+            r = NETNS.run(sys.executable, peer, "send", str(NET_BYTES), payload, timeout=120)
             outs["host-send"] = (r.returncode, r.stdout + r.stderr)
             # the guest's nc exits once it has written everything the host sent (EOF)
             outs[NET_FROM_HOST] = g.sh("for i in $(seq 300); do pidof nc >/dev/null || break; sleep 0.1; "
                                        "done; " + NET_FROM_HOST, timeout=60)
             return outs
 
-        extra = (["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % NET_TAP] +
-                 VMM.device("virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77"))
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", NET_NS], capture_output=True)
-        g, outs = boot_and_collect("net", extra, steps, prepare=prepare)
+        extra = NETNS.netdev_args("n0") + VMM.device("virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77")
+        self.addCleanup(NETNS.delete)
+        g, outs = boot_and_collect("net", extra, steps, prepare=NETNS.create)
         g.kill()
         self.check_common(outs, "net")
         self.assert_ok(outs, NET_UP)
