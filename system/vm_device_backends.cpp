@@ -3,6 +3,7 @@
 #include <future>
 
 #include "block/block_backend.h"
+#include "qapi/qapi-events.h"
 #include "system/block_setup.h"
 #include "system/iothread.h"
 #include "system/vm.h"
@@ -30,12 +31,12 @@ Result<std::shared_ptr<block::BlockBackend>> create_backend_on(EventLoop& home, 
 
 } // namespace
 
-Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std::string_view name, std::string_view qdev,
-                                                                            EventLoop& home) {
+Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std::string_view prop, std::string_view name,
+                                                                            std::string_view qdev, EventLoop& home) {
     block::BlockGraph& graph = m_vm.block_graph();
     if (block::Drive* d = graph.find_drive(name)) {
         if (!d->qdev.empty()) return fail("Drive '{}' is already in use by another device", name);
-        if (!d->root) return fail("Property 'virtio-blk-device.drive' can't find value '{}'", name);
+        if (!d->root) return hw::property_value_not_found(prop, name);
         // A device on an iothread needs the backend homed there: completions return on the
         // backend's home loop (block_backend.h).
         if (!d->backend || &home != &m_vm.loop())
@@ -50,7 +51,7 @@ Result<std::shared_ptr<block::BlockBackend>> VmDeviceBackends::attach_drive(std:
         options.error_host = block_io_error_host(m_vm);   // werror/rerror stop (block_setup.h)
         return create_backend_on(home, "", node, options, m_vm.loop());
     }
-    return fail("Property 'virtio-blk-device.drive' can't find value '{}'", name);
+    return hw::property_value_not_found(prop, name);
 }
 
 void VmDeviceBackends::detach_drive(std::string_view name) {
@@ -67,16 +68,26 @@ Result<EventLoop*> VmDeviceBackends::iothread_loop(std::string_view id) {
 
 EventLoop& VmDeviceBackends::main_loop() { return m_vm.loop(); }
 
-Result<chardev::Chardev*> VmDeviceBackends::chardev(std::string_view id) {
+Result<chardev::Chardev*> VmDeviceBackends::chardev(std::string_view prop, std::string_view id) {
     chardev::Chardev* c = m_vm.find_chardev(id);
-    if (!c) return fail("Property 'chardev' can't find value '{}'", id);
+    if (!c) return hw::property_value_not_found(prop, id);
     return c;
 }
 
-Result<net::NetClient*> VmDeviceBackends::net_client(std::string_view id) {
+Result<net::NetClient*> VmDeviceBackends::net_client(std::string_view prop, std::string_view id) {
     net::NetClient* c = m_vm.netdevs().find(id);
-    if (!c) return fail("Property 'virtio-net-device.netdev' can't find value '{}'", id);
+    if (!c) return hw::property_value_not_found(prop, id);
     return c;
+}
+
+void VmDeviceBackends::vserport_change(std::string_view id, bool open) {
+    qapi::qapi_event_send_vserport_change(m_vm.events(), std::string(id), open);
+}
+
+void VmDeviceBackends::nic_rx_filter_changed(std::optional<std::string_view> name, std::string_view path) {
+    std::optional<std::string> n;
+    if (name) n = std::string(*name);
+    qapi::qapi_event_send_nic_rx_filter_changed(m_vm.events(), n, std::string(path));
 }
 
 } // namespace nemu

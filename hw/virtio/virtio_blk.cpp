@@ -69,7 +69,7 @@ Result<> VirtioBlk::realize_with(DeviceBackends& backends) {
     m_home = m_main;
     if (!m_iothread.empty()) m_home = TRY(backends.iothread_loop(m_iothread));
     std::string qdev = canonical_path();
-    m_backend = TRY(backends.attach_drive(m_drive, qdev, *m_home));
+    m_backend = TRY(backends.attach_drive("virtio-blk-device.drive", m_drive, qdev, *m_home));
 
     m_read_only = m_backend->root().read_only();
     m_capacity = m_backend->root().length() / kBlkSectorSize;

@@ -79,9 +79,9 @@ struct FakeInterrupt : VirtioInterrupt {
 class FakeBackends : public DeviceBackends {
 public:
     FakeBackends(EventLoop& main, std::shared_ptr<block::BlockNode> node) : m_main(main), m_node(std::move(node)) {}
-    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view name, std::string_view qdev,
-                                                              EventLoop& home) override {
-        if (name != "d0") return fail("Property 'virtio-blk-device.drive' can't find value '{}'", name);
+    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view prop, std::string_view name,
+                                                              std::string_view qdev, EventLoop& home) override {
+        if (name != "d0") return property_value_not_found(prop, name);
         if (!m_qdev.empty()) return fail("Drive '{}' is already in use by another device", name);
         m_qdev = std::string(qdev);
         return std::shared_ptr<block::BlockBackend>(
@@ -93,7 +93,11 @@ public:
         return iothread;
     }
     EventLoop& main_loop() override { return m_main; }
-    Result<chardev::Chardev*> chardev(std::string_view id) override { return fail("no chardev '{}'", id); }
+    Result<chardev::Chardev*> chardev(std::string_view, std::string_view id) override {
+        return fail("no chardev '{}'", id);
+    }
+    MacAddressPool& mac_addresses() override { return m_macs; }
+    MacAddressPool m_macs;
 
     EventLoop* iothread = nullptr;
     std::string m_qdev;

@@ -43,12 +43,15 @@ Result<> VirtioNet::realize_with(DeviceBackends& backends) {
         return fail("'duplex' must be 'half' or 'full'");
     if (m_speed < -1) return fail("'speed' must be between 0 and INT_MAX");
     if (m_rss || m_hash) return fail("virtio-net: rss and hash are not supported by nemu");
-    m_mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};   // FIXME(#5): QEMU counts NICs for the last byte
-    if (!m_mac_text.empty()) m_mac = *net::parse_mac(m_mac_text);   // checked by the setter
+    std::optional<net::MacAddress> mac;
+    if (!m_mac_text.empty()) mac = *net::parse_mac(m_mac_text);   // checked by the setter
+    m_mac = backends.mac_addresses().claim(mac);
+    m_backends = &backends;
     m_main = &backends.main_loop();
     if (!m_netdev.empty()) {
-        net::NetClient* c = TRY(backends.net_client(m_netdev));
-        TRY(c->attach(*this, "virtio-net-device.netdev"));
+        constexpr std::string_view prop = "virtio-net-device.netdev";   // as QEMU names it
+        net::NetClient* c = TRY(backends.net_client(prop, m_netdev));
+        TRY(c->attach(*this, prop));
         m_client = c;
         m_link_up = c->link_up();
         m_max_pairs = static_cast<uint16_t>(std::min<unsigned>(c->queue_count(), kNetMaxQueuePairs));
@@ -224,10 +227,16 @@ void VirtioNet::deactivate() {
 
 // --- NetPeer ----------------------------------------------------------------------------------
 
-std::string VirtioNet::peer_name() const {
-    // QEMU names a NIC by its device's id, else "<type>.<n>"; the proxy carries the id.
+// The NIC's id: the proxy's (virtio-net-pci carries it), else this device's own.
+std::optional<std::string> VirtioNet::nic_id() const {
     if (auto* proxy = dynamic_cast<const hw::Device*>(parent()); proxy && !proxy->m_id.empty()) return proxy->m_id;
     if (!m_id.empty()) return m_id;
+    return std::nullopt;
+}
+
+std::string VirtioNet::peer_name() const {
+    // QEMU names a NIC by its device's id, else "<type>.<n>".
+    if (auto id = nic_id()) return *id;
     return canonical_path();
 }
 
@@ -261,6 +270,7 @@ net::RxFilter VirtioNet::rx_filter() const {
     } else {
         f.vlan = Mode::All;
     }
+    m_rx_filter_notify = true;   // QEMU's virtio_net_query_rxfilter re-enables the event
     return f;
 }
 

@@ -113,6 +113,8 @@ private:
     uint8_t ctrl_command(uint8_t cls, uint8_t cmd, std::span<const uint8_t> data);
     Result<> set_queue_pairs(uint16_t pairs);
     Result<> apply_offloads(uint64_t guest_offloads);
+    void rx_filter_changed();
+    std::optional<std::string> nic_id() const;
     // virtio_net_vhost.cpp: the pairs' rings handed to the netdev's vhost-net devices.
     struct Vhost;
     struct VhostDeleter {
@@ -127,6 +129,7 @@ private:
     bool link_is_up() const { return m_link_up.load(std::memory_order_relaxed); }
 
     // Set by realize.
+    DeviceBackends* m_backends = nullptr;
     net::NetClient* m_client = nullptr;
     EventLoop* m_main = nullptr;
     net::MacAddress m_mac{};
@@ -152,6 +155,9 @@ private:
         bool uni_overflow = false, multi_overflow = false;
         std::vector<uint16_t> vlans;
     } m_filter;
+    // NIC_RX_FILTER_CHANGED is armed: sent once, re-armed when query-rx-filter reads the
+    // filter (QEMU 7.2's rxfilter_notify_enabled; rx_filter() is query-rx-filter's, hence mutable).
+    mutable bool m_rx_filter_notify = true;
 };
 
 // One receive/transmit queue pair and its netdev queue (virtio 1.2, 5.1.2: receiveqN is

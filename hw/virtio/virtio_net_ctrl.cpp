@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "hw/core/device_backends.h"
 #include "hw/virtio/virtio_net.h"
 #include "util/little_endian.h"
 
@@ -108,6 +109,17 @@ uint8_t VirtioNet::ctrl_command(uint8_t cls, uint8_t cmd, std::span<const uint8_
     }
 }
 
+// QEMU 7.2's rxfilter_notify: a successful RX mode, MAC or VLAN command sends
+// NIC_RX_FILTER_CHANGED once; none follows until query-rx-filter read this NIC's filter, so a
+// guest cannot flood the monitors. name: the NIC's id (the -pci proxy carries it), absent
+// without one; path: this virtio device's QOM path.
+void VirtioNet::rx_filter_changed() {
+    if (!m_rx_filter_notify || !m_backends) return;
+    m_rx_filter_notify = false;
+    std::optional<std::string> id = nic_id();
+    m_backends->nic_rx_filter_changed(id ? std::optional<std::string_view>(*id) : std::nullopt, canonical_path());
+}
+
 void VirtioNet::ctrl_flush() {
     if (!m_ctrl || m_broken) return;
     bool pushed = false;
@@ -126,6 +138,8 @@ void VirtioNet::ctrl_flush() {
             msg.insert(msg.end(), b, b + v.iov_len);
         }
         uint8_t ack = ctrl_command(msg[0], msg[1], std::span<const uint8_t>(msg).subspan(2));
+        if (ack == kNetOk && (msg[0] == kNetCtrlRx || msg[0] == kNetCtrlMac || msg[0] == kNetCtrlVlan))
+            rx_filter_changed();
         for (const iovec& v : chain.writable)
             if (v.iov_len) {
                 *static_cast<uint8_t*>(v.iov_base) = ack;

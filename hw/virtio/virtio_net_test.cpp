@@ -26,17 +26,26 @@ struct CountingInterrupt : VirtioInterrupt {
 class Backends : public DeviceBackends {
 public:
     Backends(EventLoop& loop, net::NetdevRegistry& reg) : m_loop(loop), m_reg(reg) {}
-    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view, std::string_view, EventLoop&) override {
+    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view, std::string_view, std::string_view,
+                                                              EventLoop&) override {
         return fail("no drives");
     }
     void detach_drive(std::string_view) override {}
     Result<EventLoop*> iothread_loop(std::string_view id) override { return fail("Device '{}' not found", id); }
     EventLoop& main_loop() override { return m_loop; }
-    Result<chardev::Chardev*> chardev(std::string_view id) override { return fail("no chardev '{}'", id); }
-    Result<net::NetClient*> net_client(std::string_view id) override {
-        if (auto* c = m_reg.find(id)) return c;
-        return fail("Property 'virtio-net-device.netdev' can't find value '{}'", id);
+    Result<chardev::Chardev*> chardev(std::string_view, std::string_view id) override {
+        return fail("no chardev '{}'", id);
     }
+    Result<net::NetClient*> net_client(std::string_view prop, std::string_view id) override {
+        if (auto* c = m_reg.find(id)) return c;
+        return property_value_not_found(prop, id);
+    }
+    MacAddressPool& mac_addresses() override { return macs; }
+    void nic_rx_filter_changed(std::optional<std::string_view> name, std::string_view path) override {
+        rx_filter_events.emplace_back(name ? std::optional<std::string>(*name) : std::nullopt, path);
+    }
+    MacAddressPool macs;
+    std::vector<std::pair<std::optional<std::string>, std::string>> rx_filter_events;
 
 private:
     EventLoop& m_loop;
@@ -219,6 +228,27 @@ TEST_F(VirtioNetTest, ControlQueueUpdatesTheRxFilter) {
     EXPECT_TRUE(broken.empty());
 }
 
+TEST_F(VirtioNetTest, RxFilterChangedOnceUntilQueried) {
+    bring_up();
+    dev->m_id = "net0";
+    auto& events = backends->rx_filter_events;
+    EXPECT_EQ(ctrl({kNetCtrlRx, 0, 0}), kNetOk);   // PROMISC off: the event
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].first, std::optional<std::string>("net0"));
+    EXPECT_EQ(events[0].second, dev->canonical_path());
+    EXPECT_EQ(ctrl({kNetCtrlVlan, 0, 5, 0}), kNetOk);   // not again before query-rx-filter
+    EXPECT_EQ(events.size(), 1u);
+    (void)dev->rx_filter();                               // query-rx-filter re-arms it
+    EXPECT_EQ(ctrl({kNetCtrlMq, 0, 2, 0}), kNetErr);      // not an RX filter command
+    EXPECT_EQ(ctrl({kNetCtrlRx, 9, 1}), kNetErr);         // failed: no event
+    EXPECT_EQ(events.size(), 1u);
+    EXPECT_EQ(ctrl({kNetCtrlMac, 1, 0x52, 0x54, 0, 1, 2, 3}), kNetOk);   // MAC_ADDR_SET
+    EXPECT_EQ(events.size(), 2u);
+    (void)dev->rx_filter();
+    EXPECT_EQ(ctrl({kNetCtrlVlan, 1, 5, 0}), kNetOk);
+    EXPECT_EQ(events.size(), 3u);
+}
+
 TEST_F(VirtioNetTest, SetLinkChangesStatusAndRaisesAConfigInterrupt) {
     bring_up();
     reg.find("n0")->set_link_up(false);
@@ -255,6 +285,30 @@ TEST(VirtioNetRealize, QemuMessages) {
     VirtioNet h;   // no netdev: a NIC with nothing behind it (QEMU allows it)
     ASSERT_TRUE(h.realize_with(b));
     EXPECT_EQ(h.queue_max_sizes(), (std::vector<uint16_t>{256, 256, 64}));
+}
+
+TEST(VirtioNetRealize, DefaultMacAddressesCountTheVmsNics) {
+    // As QEMU 7.2 with -device virtio-net-pci,mac=52:54:00:12:34:56 then b, c(mac=...:58), d, e:
+    // 56, 57, 58, 59, 5a; an address outside 52:54:00:12:34:xx holds nothing.
+    auto loop = std::move(*EventLoop::create());
+    net::NetdevRegistry reg;
+    Backends b(*loop, reg);
+    const char* given[] = {"52:54:00:12:34:56", "", "52:54:00:12:34:58", "", "02:00:00:00:00:57", ""};
+    std::vector<std::string> got;
+    std::vector<std::unique_ptr<VirtioNet>> nics;
+    for (const char* mac : given) {
+        nics.push_back(std::make_unique<VirtioNet>());
+        nics.back()->m_mac_text = mac;
+        ASSERT_TRUE(nics.back()->realize_with(b));
+        got.push_back(net::format_mac(nics.back()->mac()));
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"52:54:00:12:34:56", "52:54:00:12:34:57", "52:54:00:12:34:58",
+                                             "52:54:00:12:34:59", "02:00:00:00:00:57", "52:54:00:12:34:5a"}));
+    // Another VM counts from the start; a full pool hands out 0xff (QEMU's -1).
+    MacAddressPool other;
+    EXPECT_EQ(other.claim(std::nullopt)[5], 0x56);
+    for (unsigned i = 0x57; i < 0xff; ++i) EXPECT_EQ(other.claim(std::nullopt)[5], i);
+    EXPECT_EQ(other.claim(std::nullopt)[5], 0xff);
 }
 
 } // namespace

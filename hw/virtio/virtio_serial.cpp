@@ -151,9 +151,10 @@ Result<> VirtioSerial::activate(const VirtioActivation& activation) {
     }
     m_active = true;
     m_broken = false;
-    // Without MULTIPORT the driver drives port 0 alone, open from DRIVER_OK (QEMU's set_status).
+    // Without MULTIPORT the driver drives port 0 alone, open from DRIVER_OK: QEMU's set_status
+    // sets the flag alone (no VSERPORT_CHANGE; port 0 is a console, whose chardev stays open).
     if (!multiport())
-        if (VirtioSerialPort* p0 = find_port(0)) p0->set_guest_connected(true);
+        if (VirtioSerialPort* p0 = find_port(0)) p0->m_guest_connected = true;
     // Serve what the driver queued before DRIVER_OK, and let paused chardevs try again.
     for (const ActiveQueue& q : activation.queues)
         if (m_active) on_kick(q.index);
@@ -171,9 +172,10 @@ void VirtioSerial::deactivate() {
     m_interrupt = nullptr;
     m_broken_cb = nullptr;
     m_features = 0;
-    // QEMU's reset: every port is closed on the guest side.
+    // QEMU's guest_reset: every port the guest had open is closed on the guest side.
     if (was_active)
-        for (auto& [id, port] : m_ports) port->set_guest_connected(false);
+        for (auto& [id, port] : m_ports)
+            if (port->m_guest_connected) port->set_guest_connected(false);
 }
 
 VirtioSerial::Queue* VirtioSerial::queue(uint32_t index) {

@@ -103,7 +103,7 @@ private:
 
     bool m_console;
     VirtioSerial* m_serial = nullptr;          // set by plug(); cleared when either goes
-    DeviceBackends* m_backends = nullptr;      // for realize: chardev=
+    DeviceBackends* m_backends = nullptr;      // chardev= at realize; VSERPORT_CHANGE
     chardev::Chardev* m_chr = nullptr;
     bool m_host_connected = false;
     bool m_guest_connected = false;

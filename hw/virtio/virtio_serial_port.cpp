@@ -53,11 +53,11 @@ Result<> VirtioSerialPort::realize() {
     // QEMU resolves and claims the chardev when the property is set, before realize's checks.
     if (!m_chardev.empty()) {
         if (!m_backends) return fail("{}: not part of a machine", type_name());
-        auto chr = m_backends->chardev(m_chardev);
-        if (!chr) return fail("Property '{}.chardev' can't find value '{}'", type_name(), m_chardev);
-        if (auto r = (*chr)->attach(*this); !r)
-            return fail("Property '{}.chardev' can't take value '{}': {}", type_name(), m_chardev, r.error().msg);
-        m_chr = *chr;
+        const std::string prop = fmt::format("{}.chardev", type_name());
+        chardev::Chardev* chr = TRY(m_backends->chardev(prop, m_chardev));
+        if (auto r = chr->attach(*this); !r)
+            return fail("Property '{}' can't take value '{}': {}", prop, m_chardev, r.error().msg);
+        m_chr = chr;
     }
     // virtser_port_device_realize(), in its order.
     VirtioSerial& s = *m_serial;
@@ -116,6 +116,8 @@ void VirtioSerialPort::set_guest_connected(bool connected) {
     m_guest_connected = connected;
     // set_guest_connected(): a console's chardev stays open whatever the guest does.
     if (!m_console && m_chr) m_chr->set_frontend_open(connected);
+    // QEMU 7.2 (virtio-console.c) reports every change for a port with an id, console or not.
+    if (m_backends && !m_id.empty()) m_backends->vserport_change(m_id, connected);
 }
 
 void register_virtio_serial_types(qom::TypeRegistry& registry) {

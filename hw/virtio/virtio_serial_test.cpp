@@ -47,18 +47,23 @@ struct FakeChardev : chardev::Chardev {
 
 struct FakeBackends : DeviceBackends {
     std::map<std::string, chardev::Chardev*, std::less<>> chardevs;
-    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view, std::string_view, EventLoop&) override {
+    Result<std::shared_ptr<block::BlockBackend>> attach_drive(std::string_view, std::string_view, std::string_view,
+                                                              EventLoop&) override {
         return fail("no drives");
     }
     void detach_drive(std::string_view) override {}
     Result<EventLoop*> iothread_loop(std::string_view) override { return fail("no iothreads"); }
     EventLoop& main_loop() override { return *loop; }
-    Result<chardev::Chardev*> chardev(std::string_view id) override {
+    Result<chardev::Chardev*> chardev(std::string_view prop, std::string_view id) override {
         auto it = chardevs.find(id);
-        if (it == chardevs.end()) return fail("Property 'chardev' can't find value '{}'", id);
+        if (it == chardevs.end()) return property_value_not_found(prop, id);
         return it->second;
     }
+    MacAddressPool& mac_addresses() override { return macs; }
+    void vserport_change(std::string_view id, bool open) override { vserport.emplace_back(id, open); }
     EventLoop* loop = nullptr;
+    MacAddressPool macs;
+    std::vector<std::pair<std::string, bool>> vserport;   // VSERPORT_CHANGE events
 };
 
 struct CountingInterrupt : VirtioInterrupt {
@@ -118,10 +123,12 @@ protected:
         }
         return dev;
     }
-    Result<VirtioSerialPort*> add_port(VirtioSerial& s, const std::string& type, const Json& props) {
+    Result<VirtioSerialPort*> add_port(VirtioSerial& s, const std::string& type, const Json& props,
+                                       const std::string& id = "") {
         auto obj = TRY(m_types.create(type));
         for (const auto& [k, v] : props.items()) TRY(obj->set_property(k, v));
         auto* port = static_cast<VirtioSerialPort*>(obj.get());
+        port->m_id = id;
         std::string name = "device[" + std::to_string(m_ports++) + "]";
         auto& anon = m_root->container("machine").container("peripheral-anon");
         TRY(anon.add_child(name, std::move(obj)));
@@ -280,6 +287,8 @@ TEST_F(VirtioSerialTest, RealizeErrorsAsQemu) {
               "virtio-serial-bus: Out-of-range port id specified, max. allowed: 30");
     EXPECT_EQ(port_error(*s, "virtserialport", {{"chardev", "nope"}}),
               "Property 'virtserialport.chardev' can't find value 'nope'");
+    EXPECT_EQ(port_error(*s, "virtconsole", {{"chardev", "nope"}}),
+              "Property 'virtconsole.chardev' can't find value 'nope'");
     EXPECT_EQ(port_error(*s, "virtserialport", {{"nr", 3}, {"name", "a"}, {"chardev", "c2"}}), "(no error)");
     EXPECT_EQ(port_error(*s, "virtserialport", {{"nr", 3}}), "virtio-serial-bus: A port already exists at id 3");
     EXPECT_EQ(port_error(*s, "virtserialport", {{"name", "a"}}), "virtio-serial-bus: A port already exists by name a");
@@ -388,6 +397,41 @@ TEST_F(VirtioSerialTest, WithoutMultiportPortZeroIsOpenAtOnce) {
     settle();
     EXPECT_EQ(m_c0.written, "out!");
     EXPECT_TRUE(m_broken.empty());
+}
+
+TEST_F(VirtioSerialTest, VserportChangeForEveryPortOpenOfAPortWithAnId) {
+    using Events = std::vector<std::pair<std::string, bool>>;
+    VirtioSerial* s = *make_serial({{"max_ports", 4}});
+    ASSERT_TRUE(add_port(*s, "virtconsole", {{"chardev", "c0"}}, "con0"));
+    ASSERT_TRUE(add_port(*s, "virtserialport", {{"chardev", "c1"}, {"name", "org.test.0"}}, "ch1"));
+    ASSERT_TRUE(add_port(*s, "virtserialport", {{"chardev", "c2"}}));   // no id: no events
+    activate(*s);
+    post_rx(2, 8);
+    control(0, ev::kDeviceReady, 1);
+    for (uint32_t p = 0; p < 3; p++) control(p, ev::kPortReady, 1);
+    used_count(3);   // the control transmitq's descriptors come back (8 of them)
+    EXPECT_EQ(m_backends.vserport, Events{});
+    control(1, ev::kPortOpen, 1);
+    control(1, ev::kPortOpen, 1);   // QEMU reports each message, changed or not
+    control(0, ev::kPortOpen, 1);
+    control(2, ev::kPortOpen, 1);
+    control(1, ev::kPortOpen, 0);
+    EXPECT_EQ(m_backends.vserport, (Events{{"ch1", true}, {"ch1", true}, {"con0", true}, {"ch1", false}}));
+    // A reset closes what the guest had open: the console (ch1 is closed already).
+    m_backends.vserport.clear();
+    s->deactivate();
+    EXPECT_EQ(m_backends.vserport, (Events{{"con0", false}}));
+    EXPECT_TRUE(m_broken.empty());
+}
+
+TEST_F(VirtioSerialTest, WithoutMultiportPortZeroOpensSilentlyAndClosesOnReset) {
+    VirtioSerial* s = *make_serial({{"max_ports", 4}});
+    ASSERT_TRUE(add_port(*s, "virtconsole", {{"chardev", "c0"}}, "con0"));
+    activate(*s, /*multiport=*/false, 2);
+    EXPECT_TRUE(s->find_port(0)->guest_connected());
+    EXPECT_TRUE(m_backends.vserport.empty());   // QEMU's set_status sets the flag alone
+    s->deactivate();
+    EXPECT_EQ(m_backends.vserport, (std::vector<std::pair<std::string, bool>>{{"con0", false}}));
 }
 
 TEST_F(VirtioSerialTest, UnknownInRangePortIsTolerated) {

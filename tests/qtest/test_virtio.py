@@ -63,16 +63,41 @@ class Vm:
 
     def __init__(self, machine, io, qmp, platform):
         self.machine, self.io, self.qmp, self.platform = machine, io, qmp, platform
+        self.events = []   # QMP events received so far, oldest first
 
-    def qmp_execute(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
+    def qmp_command(self, command, arguments=None):
+        """One QMP command and its reply; the events that came first go to self.events."""
+        msg = {"execute": command}
+        if arguments:
+            msg["arguments"] = arguments
         self.qmp.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
             reply = self.qmp.recv()
             if "event" not in reply:
                 return reply
+            self.events.append(reply)
+
+    def qmp_execute(self, name, **args):
+        return self.qmp_command(name, args)
+
+    def take_events(self, name):
+        """The data of every `name` event received so far (after a QMP round trip, so that
+        what the VMM sent before is in), removed from self.events."""
+        self.qmp_command("query-status")
+        got = [e.get("data") for e in self.events if e["event"] == name]
+        self.events = [e for e in self.events if e["event"] != name]
+        return got
+
+    def wait_events(self, name, count):
+        """The data of the next `count` `name` events, waiting for them: QEMU holds back
+        some (VSERPORT_CHANGE: one per port id and second, the last one sent late)."""
+        got = []
+
+        def arrived():
+            got.extend(self.take_events(name))
+            return len(got) >= count
+        vq.wait_until(arrived, "%d %s event(s)" % (count, name))
+        return got
 
     def assert_alive(self, testcase):
         """The machine still answers QMP and qtest."""
@@ -914,7 +939,8 @@ class SerialCase(VirtioCase):
     virtserialport named SERIAL_NAME on c1; both chardevs are listening unix sockets
     (server=on,wait=off) the test connects to."""
 
-    def launch_serial(self, launcher, props=""):
+    def launch_serial(self, launcher, props="", port_ids=False):
+        """port_ids: the ports get ids (con0, ch1), which VSERPORT_CHANGE reports."""
         d = tempfile.mkdtemp(prefix="nemu-virtio-ser-")
         self.addCleanup(shutil.rmtree, d, True)
         socks = [os.path.join(d, "c%d.sock" % i) for i in range(2)]
@@ -924,6 +950,9 @@ class SerialCase(VirtioCase):
         devices = ["virtio-serial-pci,addr=%d,max_ports=2,vectors=7%s" % (SERIAL_SLOT, props),
                    "virtconsole,chardev=c0,nr=0",
                    "virtserialport,chardev=c1,nr=1,name=%s" % SERIAL_NAME]
+        if port_ids:
+            devices[1] += ",id=con0"
+            devices[2] += ",id=ch1"
         vm = launcher(devices, args=args)
         vm.serial_socks = socks
         return vm
@@ -1116,6 +1145,29 @@ class SerialTest(SerialCase):
             self.assertEqual(got, payload)
             dev.msix.wait(QUEUE0_VECTOR)   # receiveq 0 (init: vector 1 + queue)
 
+    def test_serial_vserport_change(self):
+        """VSERPORT_CHANGE {id, open} for each PORT_OPEN the guest sends on a port with an id,
+        and for each port it had open when the device is reset (QEMU's guest_reset)."""
+        def run(vm):
+            dev, qs = self.serial_init(vm)
+            self.handshake(vm, dev, qs)
+            self.assertEqual(vm.take_events("VSERPORT_CHANGE"), [])
+            out = []
+            for port_id, value in ((1, 1), (0, 1)):
+                self.send_control(vm, dev, qs, port_id, vq.CONSOLE_PORT_OPEN, value)
+                out += vm.wait_events("VSERPORT_CHANGE", 1)
+            dev.reset()
+            # QEMU throttles per id: both arrive within the second, in either order
+            out += sorted(vm.wait_events("VSERPORT_CHANGE", 2), key=lambda e: e["id"])
+            self.assertEqual(vm.take_events("VSERPORT_CHANGE"), [])
+            return out
+        mine, theirs = [self.launch_serial(launch, port_ids=True)
+                        for launch in (self.start, self.start_oracle)]
+        got = run(mine)
+        self.assertEqual(got, run(theirs))
+        self.assertEqual(got, [{"id": "ch1", "open": True}, {"id": "con0", "open": True},
+                               {"id": "ch1", "open": False}, {"id": "con0", "open": False}])
+
     SERIAL_HOSTILE = {
         "short": b"\x01\x00\x00\x00\x00\x00",
         "port_id_out_of_range": vq.console_control(7, vq.CONSOLE_PORT_READY, 1),
@@ -1234,13 +1286,8 @@ class NetCase(VirtioCase):
 
     @staticmethod
     def set_link(vm, up):
-        """QMP set_link on the NIC (qmp_execute's own first parameter is called name)."""
-        msg = {"execute": "set_link", "arguments": {"name": "net0", "up": up}}
-        vm.qmp.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = vm.qmp.recv()
-            if "event" not in reply:
-                return reply
+        """QMP set_link on the NIC."""
+        return vm.qmp_command("set_link", {"name": "net0", "up": up})
 
     @staticmethod
     def frame(dst, src, payload):
@@ -1354,6 +1401,72 @@ class NetTest(NetCase):
             self.assertEqual(self.set_link(vm, True), {"return": {}})
             dev.msix.wait(CONFIG_VECTOR)
             self.assertEqual(vq.net_config(dev, ["status"])["status"] & vq.NET_S_LINK_UP, 1)
+
+
+class NetEventsTest(NetCase):
+    """NIC_RX_FILTER_CHANGED and the default MAC addresses, compared with QEMU 7.2."""
+
+    def launch_nics(self, launcher, macs):
+        """One virtio-net-pci (id netN, slot NET_SLOT + N) on its own tap per entry of
+        `macs`: its mac= or None for none."""
+        args, devices = [], []
+        for i, mac in enumerate(macs):
+            args += ["-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no"
+                     % (i, self.tap_name())]
+            devices.append("virtio-net-pci,netdev=n%d,id=net%d,addr=%d%s"
+                           % (i, i, NET_SLOT + i, ",mac=" + mac if mac else ""))
+        return launcher(devices, args=args)
+
+    def test_net_default_mac_counts_the_vms_nics(self):
+        """qemu_macaddr_default_if_unset: 52:54:00:12:34:XX, the lowest XX from 0x56 that no
+        NIC of this VM holds; mac= of that form holds its XX too."""
+        for macs, expected in (
+                ([None, None], ["52:54:00:12:34:56", "52:54:00:12:34:57"]),
+                (["52:54:00:12:34:56", None, "52:54:00:12:34:58", None],
+                 ["52:54:00:12:34:56", "52:54:00:12:34:57", "52:54:00:12:34:58",
+                  "52:54:00:12:34:59"])):
+            got = []
+            for launcher in (self.start, self.start_oracle):
+                vm = self.launch_nics(launcher, macs)
+                got.append([vm.qmp_command("query-rx-filter", {"name": "net%d" % i})
+                            ["return"][0]["main-mac"] for i in range(len(macs))])
+                vm.machine.kill()
+            self.assertEqual(got, [expected, expected])
+
+    def test_net_rx_filter_changed_once_until_queried(self):
+        """A successful RX mode, MAC or VLAN command sends NIC_RX_FILTER_CHANGED {name, path}
+        once; the next comes only after query-rx-filter named the NIC (QEMU's
+        rxfilter_notify_enabled)."""
+        def run(vm):
+            dev = self.open_net(vm)
+            wanted = sum(1 << f for f in (F_VERSION_1, vq.NET_F_MAC, vq.NET_F_CTRL_VQ,
+                                          vq.NET_F_CTRL_RX, vq.NET_F_CTRL_VLAN,
+                                          vq.NET_F_CTRL_MAC_ADDR))
+            _, _, ctrl = dev.init(wanted=wanted, queues=3)
+            out = []
+
+            def command(cls, cmd, data):
+                ack = vq.net_ctrl(dev, ctrl, cls, cmd, data)
+                out.append((cls, cmd, ack, vm.take_events("NIC_RX_FILTER_CHANGED")))
+
+            def query():
+                self.assertEqual(len(vm.qmp_command("query-rx-filter", {"name": "net0"})
+                                     ["return"]), 1)
+            command(vq.NET_CTRL_RX, vq.NET_CTRL_RX_PROMISC, b"\0")
+            command(vq.NET_CTRL_RX, vq.NET_CTRL_RX_ALLMULTI, b"\1")   # not again
+            query()
+            command(vq.NET_CTRL_RX, 0x7f, b"\1")                       # refused: none
+            command(vq.NET_CTRL_VLAN, vq.NET_CTRL_VLAN_ADD, struct.pack("<H", 5))
+            query()
+            command(vq.NET_CTRL_MAC, vq.NET_CTRL_MAC_ADDR_SET, bytes.fromhex("020000000001"))
+            return out
+        mine, theirs = self.both_net(",vectors=4")   # config + rx, tx, ctrl
+        got = run(mine)
+        self.assertEqual(got, run(theirs))
+        event = {"name": "net0", "path": "/machine/peripheral/net0/virtio-backend"}
+        self.assertEqual([(ack, events) for _, _, ack, events in got],
+                         [(vq.NET_OK, [event]), (vq.NET_OK, []), (vq.NET_ERR, []),
+                          (vq.NET_OK, [event]), (vq.NET_OK, [event])])
 
 
 # --- virtio-blk werror/rerror (QEMU 7.2 virtio_blk_handle_rw_error, blk_error_action) ---

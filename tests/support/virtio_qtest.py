@@ -1023,6 +1023,24 @@ def net_hdr(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offse
                        csum_offset, num_buffers)
 
 
+
+# control queue classes, commands and acks (§5.1.6.5)
+NET_CTRL_RX, NET_CTRL_MAC, NET_CTRL_VLAN = 0, 1, 2
+NET_CTRL_RX_PROMISC, NET_CTRL_RX_ALLMULTI = 0, 1
+NET_CTRL_MAC_TABLE_SET, NET_CTRL_MAC_ADDR_SET = 0, 1
+NET_CTRL_VLAN_ADD, NET_CTRL_VLAN_DEL = 0, 1
+NET_OK, NET_ERR = 0, 1
+
+
+def net_ctrl(dev, q, cls, cmd, data=b""):
+    """One command on the control queue `q`: class, command and data device-readable, the
+    one-byte ack device-writable (§5.1.6.5). Returns the ack."""
+    out = bytes([cls, cmd]) + bytes(data)
+    addr = dev.mem.alloc(len(out) + 1)
+    dev.io.memwrite(addr, out + b"\xee")
+    q.submit([(addr, len(out), False), (addr + len(out), 1, True)])
+    return dev.io.readb(addr + len(out))
+
 def parse_net_hdr(data):
     """{field: value} of a 12-byte struct virtio_net_hdr_v1."""
     keys = ("flags", "gso_type", "hdr_len", "gso_size", "csum_start", "csum_offset",
