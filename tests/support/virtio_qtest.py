@@ -652,11 +652,53 @@ class VirtioPciDevice:
         return qs
 
 
-class SplitQueue:
-    """A split virtqueue (§2.7) in guest memory, driven from the driver side."""
+class Virtqueue:
+    """What a split and a packed virtqueue share, driven from the driver side: the device
+    and queue, the doorbell, and waiting for used buffers. A ring adds add_chain(buffers)
+    -> token, poll() -> [(token, length)] for the buffers used since the last poll, and
+    _where(): its position, for a timeout's message."""
+    ring = "queue"
+    token = "head"
 
     def __init__(self, dev, index, size, vector):
         self.dev, self.io, self.index, self.size, self.vector = dev, dev.io, index, size, vector
+        self.notify_addr = None
+
+    def kick(self):
+        """Notifies the device (§4.1.5.2: the queue index, 16 bits, at the queue's notify
+        address; no VIRTIO_F_NOTIFICATION_DATA)."""
+        self.io.writew(self.notify_addr, self.index)
+
+    def wait_used(self, count=1, timeout=DEFAULT_TIMEOUT):
+        """Polls the ring until `count` buffers came back; returns them."""
+        got = []
+
+        def more():
+            got.extend(self.poll())
+            return len(got) >= count
+        try:
+            wait_until(more, "%d used buffer(s) on %s %d (%s)"
+                       % (count, self.ring, self.index, self._where()), timeout)
+        except DriverError as e:
+            raise DriverError("%s; device status 0x%x" % (e, self.dev.status)) from None
+        return got
+
+    def submit(self, buffers, timeout=DEFAULT_TIMEOUT):
+        """add_chain + kick + wait for that chain; returns the used length."""
+        token = self.add_chain(buffers)
+        self.kick()
+        done = self.wait_used(1, timeout)
+        if done[0][0] != token:
+            raise DriverError("the device returned %s %d, expected %d"
+                              % (self.token, done[0][0], token))
+        return done[0][1]
+
+
+class SplitQueue(Virtqueue):
+    """A split virtqueue (§2.7) in guest memory."""
+
+    def __init__(self, dev, index, size, vector):
+        super().__init__(dev, index, size, vector)
         mem = dev.mem
         self.desc = mem.alloc(16 * size, 4096)
         self.avail = mem.alloc(6 + 2 * size, 4096)
@@ -668,7 +710,6 @@ class SplitQueue:
         self.avail_idx = 0
         self.last_used = 0
         self.chains = {}
-        self.notify_addr = None
 
     # raw ring access, also for hostile tests
     def write_desc(self, i, addr, length, flags, nxt):
@@ -699,11 +740,6 @@ class SplitQueue:
         self.chains[ids[0]] = ids
         return ids[0]
 
-    def kick(self):
-        """Notifies the device (§4.1.5.2: the queue index, 16 bits, at the queue's notify
-        address; no VIRTIO_F_NOTIFICATION_DATA)."""
-        self.io.writew(self.notify_addr, self.index)
-
     def poll(self):
         """[(head, length)] for every used element not seen yet."""
         out = []
@@ -715,40 +751,21 @@ class SplitQueue:
             self.last_used = (self.last_used + 1) & 0xFFFF
         return out
 
-    def wait_used(self, count=1, timeout=DEFAULT_TIMEOUT):
-        """Polls the used ring until `count` elements came back; returns them."""
-        got = []
-
-        def more():
-            got.extend(self.poll())
-            return len(got) >= count
-        try:
-            wait_until(more, "%d used element(s) on queue %d (used idx %d, avail idx %d)"
-                       % (count, self.index, self.last_used, self.avail_idx), timeout)
-        except DriverError as e:
-            raise DriverError("%s; device status 0x%x" % (e, self.dev.status)) from None
-        return got
-
-    def submit(self, buffers, timeout=DEFAULT_TIMEOUT):
-        """add_chain + kick + wait for that chain; returns the used length."""
-        head = self.add_chain(buffers)
-        self.kick()
-        done = self.wait_used(1, timeout)
-        if done[0][0] != head:
-            raise DriverError("the device returned head %d, expected %d" % (done[0][0], head))
-        return done[0][1]
+    def _where(self):
+        return "used idx %d, avail idx %d" % (self.last_used, self.avail_idx)
 
 
 VIRTQ_DESC_F_AVAIL, VIRTQ_DESC_F_USED = 1 << 7, 1 << 15
 
 
-class PackedQueue:
-    """A packed virtqueue (§2.8) in guest memory, driven from the driver side; the same
-    interface as SplitQueue. Event suppression areas are left zero: notifications enabled
-    both ways (RING_EVENT_FLAGS_ENABLE)."""
+class PackedQueue(Virtqueue):
+    """A packed virtqueue (§2.8) in guest memory. Event suppression areas are left zero:
+    notifications enabled both ways (RING_EVENT_FLAGS_ENABLE)."""
+    ring = "packed queue"
+    token = "buffer"
 
     def __init__(self, dev, index, size, vector):
-        self.dev, self.io, self.index, self.size, self.vector = dev, dev.io, index, size, vector
+        super().__init__(dev, index, size, vector)
         mem = dev.mem
         self.desc = mem.alloc(16 * size, 4096)
         self.avail = mem.alloc(4, 4096)          # driver event suppression (queue_driver)
@@ -761,7 +778,6 @@ class PackedQueue:
         self.free_ids = list(range(size))
         self.in_flight = 0                       # descriptors the device holds
         self.chains = {}                         # buffer id -> chain length
-        self.notify_addr = None
 
     def write_desc(self, i, addr, length, buffer_id, flags):
         self.io.memwrite(self.desc + 16 * i, struct.pack("<QIHH", addr, length, buffer_id, flags))
@@ -799,9 +815,6 @@ class PackedQueue:
         self.chains[buffer_id] = len(buffers)
         return buffer_id
 
-    def kick(self):
-        self.io.writew(self.notify_addr, self.index)
-
     def poll(self):
         """[(buffer id, length)] for every used descriptor not seen yet (§2.8.2: used when
         AVAIL and USED both equal the driver's used wrap counter)."""
@@ -824,27 +837,8 @@ class PackedQueue:
                 self.used_wrap ^= 1
         return out
 
-    def wait_used(self, count=1, timeout=DEFAULT_TIMEOUT):
-        got = []
-
-        def more():
-            got.extend(self.poll())
-            return len(got) >= count
-        try:
-            wait_until(more, "%d used descriptor(s) on packed queue %d (next used %d, wrap %d)"
-                       % (count, self.index, self.last_used, self.used_wrap), timeout)
-        except DriverError as e:
-            raise DriverError("%s; device status 0x%x" % (e, self.dev.status)) from None
-        return got
-
-    def submit(self, buffers, timeout=DEFAULT_TIMEOUT):
-        buffer_id = self.add_chain(buffers)
-        self.kick()
-        done = self.wait_used(1, timeout)
-        if done[0][0] != buffer_id:
-            raise DriverError("the device returned buffer %d, expected %d"
-                              % (done[0][0], buffer_id))
-        return done[0][1]
+    def _where(self):
+        return "next used %d, wrap %d" % (self.last_used, self.used_wrap)
 
 
 # --- device configuration and virtio-blk (§4.1.4.6, §5.2) ------------------------------
@@ -1023,6 +1017,12 @@ def net_hdr(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offse
                        csum_offset, num_buffers)
 
 
+def parse_net_hdr(data):
+    """{field: value} of a 12-byte struct virtio_net_hdr_v1."""
+    keys = ("flags", "gso_type", "hdr_len", "gso_size", "csum_start", "csum_offset",
+            "num_buffers")
+    return dict(zip(keys, struct.unpack("<BBHHHHH", bytes(data[:NET_HDR_BYTES]))))
+
 
 # control queue classes, commands and acks (§5.1.6.5)
 NET_CTRL_RX, NET_CTRL_MAC, NET_CTRL_VLAN = 0, 1, 2
@@ -1040,9 +1040,3 @@ def net_ctrl(dev, q, cls, cmd, data=b""):
     dev.io.memwrite(addr, out + b"\xee")
     q.submit([(addr, len(out), False), (addr + len(out), 1, True)])
     return dev.io.readb(addr + len(out))
-
-def parse_net_hdr(data):
-    """{field: value} of a 12-byte struct virtio_net_hdr_v1."""
-    keys = ("flags", "gso_type", "hdr_len", "gso_size", "csum_start", "csum_offset",
-            "num_buffers")
-    return dict(zip(keys, struct.unpack("<BBHHHHH", bytes(data[:NET_HDR_BYTES]))))
