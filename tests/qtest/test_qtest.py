@@ -389,21 +389,26 @@ class QtestTest(unittest.TestCase):
                 self.assertEqual(vm.cmd("endianness"), "<EOF>")
 
 
-def main(argv):
+def run_main(argv, config, oracle=False):
+    """The qtest suites' command line: BINARY [--oracle] [unittest options]. Sets
+    config["binary"] (made absolute when it is a path: tests change directories) and, when
+    the suite has an oracle mode (oracle=True), config["oracle_mode"] on --oracle; runs the
+    calling script's tests with buffered output. Returns the exit status."""
     args = list(argv[1:])
-    if "--oracle" in args:
+    if oracle and "--oracle" in args:
         args.remove("--oracle")
-        CONFIG["oracle_mode"] = True
+        config["oracle_mode"] = True
     if args and not args[0].startswith("-"):
-        CONFIG["binary"] = args.pop(0)
-    if not CONFIG["binary"]:
-        sys.stderr.write("usage: %s BINARY [--oracle] [unittest options]\n" % argv[0])
+        config["binary"] = args.pop(0)
+    if not config["binary"]:
+        sys.stderr.write("usage: %s BINARY%s [unittest options]\n"
+                         % (argv[0], " [--oracle]" if oracle else ""))
         return 2
-    CONFIG["binary"] = os.path.abspath(CONFIG["binary"]) if os.sep in CONFIG["binary"] \
-        else CONFIG["binary"]
-    prog = unittest.main(argv=[argv[0]] + args, exit=False, buffer=True)
+    if os.sep in config["binary"]:
+        config["binary"] = os.path.abspath(config["binary"])
+    prog = unittest.main(module="__main__", argv=[argv[0]] + args, exit=False, buffer=True)
     return 0 if prog.result.wasSuccessful() else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_main(sys.argv, CONFIG, oracle=True))

@@ -36,7 +36,7 @@ import unittest
 
 sys.dont_write_bytecode = True   # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_qtest import Emulator, QMP, TIMEOUT, oracle_binary  # noqa: E402
+from test_qtest import Emulator, QMP, TIMEOUT, oracle_binary, run_main  # noqa: E402
 
 CONFIG = {"binary": os.environ.get("NEMU_BINARY")}
 NEMU_MACHINE = ["-M", "virt", "-accel", "qtest"]
@@ -660,18 +660,5 @@ class VirtMachineTest(unittest.TestCase):
         self.assertEqual(vm.stderr_text(), "")
 
 
-def main(argv):
-    args = list(argv[1:])
-    if args and not args[0].startswith("-"):
-        CONFIG["binary"] = args.pop(0)
-    if not CONFIG["binary"]:
-        sys.stderr.write("usage: %s BINARY [unittest options]\n" % argv[0])
-        return 2
-    if os.sep in CONFIG["binary"]:
-        CONFIG["binary"] = os.path.abspath(CONFIG["binary"])
-    prog = unittest.main(argv=[argv[0]] + args, exit=False, buffer=True)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_main(sys.argv, CONFIG))

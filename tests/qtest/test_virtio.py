@@ -41,7 +41,7 @@ sys.dont_write_bytecode = True   # keep __pycache__ out of the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
-from test_qtest import QMP, TIMEOUT, oracle_binary  # noqa: E402
+from test_qtest import QMP, TIMEOUT, oracle_binary, run_main  # noqa: E402
 from test_virt_machine import COMMON_ARGS, Machine  # noqa: E402
 import virtio_qtest as vq  # noqa: E402
 from virtio_qtest import (ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK,  # noqa: E402
@@ -1619,22 +1619,5 @@ class BlkWerrorTest(BlkCase):
         self.assertEqual(results[0], ("prelaunch", vq.BlkRequest.UNTOUCHED, vq.BLK_S_OK, 1))
 
 
-
-def main(argv):
-    args = list(argv[1:])
-    if args and not args[0].startswith("-"):
-        CONFIG["binary"] = args.pop(0)
-    if "--oracle" in args:
-        args.remove("--oracle")
-        CONFIG["oracle_mode"] = True
-    if not CONFIG["binary"]:
-        sys.stderr.write("usage: %s BINARY [--oracle] [unittest options]\n" % argv[0])
-        return 2
-    if os.sep in CONFIG["binary"]:
-        CONFIG["binary"] = os.path.abspath(CONFIG["binary"])
-    prog = unittest.main(argv=[argv[0]] + args, exit=False, buffer=True)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_main(sys.argv, CONFIG, oracle=True))

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
-from nemulab import artefacts, vmm  # noqa: E402
+from nemulab import artefacts, cli, vmm  # noqa: E402
 
 VMM = None          # vmm.Vmm, set by main()
 ART = None          # artefacts.Artefacts
@@ -285,33 +285,11 @@ class Lifecycle(LabCase):
 
 def main(argv):
     global VMM, ART
-    args = list(argv)
-    patterns, verbose = [], False
-    kind = path = None
-    while args:
-        a = args.pop(0)
-        if a == "--vmm" and args:
-            kind = args.pop(0)
-            if args and not args[0].startswith("-"):
-                path = args.pop(0)
-        elif a == "-k" and args:
-            patterns.append(args.pop(0))
-        elif a == "-v":
-            verbose = True
-        else:
-            sys.exit("usage: test_boot.py --vmm nemu PATH | --vmm qemu [PATH] [-k PATTERN] [-v]")
-    if kind not in ("nemu", "qemu") or (kind == "nemu" and not path):
-        sys.exit("usage: test_boot.py --vmm nemu PATH | --vmm qemu [PATH] [-k PATTERN] [-v]")
-    if not os.path.exists("/dev/kvm"):
-        sys.exit("test_boot: no /dev/kvm here; run it through tests/vm/lab run -- ...")
-    VMM = vmm.Vmm(kind, path)
+    options = cli.parse(argv, "test_boot.py")
+    VMM = vmm.Vmm(options.kind, options.path)
     ART = artefacts.ensure(quiet=True)
-    loader = unittest.TestLoader()
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
     t0 = time.monotonic()
-    result = unittest.TextTestRunner(verbosity=2 if verbose else 1, buffer=True).run(suite)
+    result = cli.run_tests(__name__, options)
     if BOOT_TIMES:
         note("%s: %d guest boots, VMM start to init marker median %.1f s (min %.1f, max %.1f), "
              "total %.0f s%s" % (VMM.kind, len(BOOT_TIMES), statistics.median(BOOT_TIMES),

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
-from nemulab import artefacts, net, vmm  # noqa: E402
+from nemulab import artefacts, cli, net, vmm  # noqa: E402
 
 VMM = None          # VirtioVmm, set by main()
 ART = None          # artefacts.Artefacts
@@ -437,37 +437,12 @@ class Net(VirtioCase):
 
 def main(argv):
     global VMM, ART, RUN_ALL, VERBOSE
-    args = list(argv)
-    patterns, verbose = [], False
-    kind = path = None
-    usage = "usage: test_virtio.py --vmm nemu PATH | --vmm qemu [PATH] [-k PATTERN] [-v] [--all]"
-    while args:
-        a = args.pop(0)
-        if a == "--vmm" and args:
-            kind = args.pop(0)
-            if args and not args[0].startswith("-"):
-                path = args.pop(0)
-        elif a == "-k" and args:
-            patterns.append(args.pop(0))
-        elif a == "-v":
-            verbose = True
-            VERBOSE = True
-        elif a == "--all":
-            RUN_ALL = True
-        else:
-            sys.exit(usage)
-    if kind not in ("nemu", "qemu") or (kind == "nemu" and not path):
-        sys.exit(usage)
-    if not os.path.exists("/dev/kvm"):
-        sys.exit("test_virtio: no /dev/kvm here; run it through tests/vm/lab run -- ...")
-    VMM = VirtioVmm(kind, path)
+    options = cli.parse(argv, "test_virtio.py", flags=("--all",))
+    VERBOSE, RUN_ALL = options.verbose, "--all" in options.flags
+    VMM = VirtioVmm(options.kind, options.path)
     ART = artefacts.ensure(quiet=True)
-    loader = unittest.TestLoader()
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
     t0 = time.monotonic()
-    result = unittest.TextTestRunner(verbosity=2 if verbose else 1, buffer=True).run(suite)
+    result = cli.run_tests(__name__, options)
     if BOOT_TIMES:
         note("%s: %d guest boots, VMM start to init marker median %.1f s (max %.1f), module "
              "loading median %.2f s (max %.2f), total %.0f s%s"
