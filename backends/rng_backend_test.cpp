@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backends_test_support.h"
 #include "backends/rng_backend.h"
 #include "backends/rng_random.h"
 #include "util/event_loop.h"
@@ -18,31 +19,11 @@
 namespace nemu::backends {
 namespace {
 
-class RngBackendTest : public ::testing::Test {
+class RngBackendTest : public test::BackendFixture<RngBackend, register_rng_backend_types> {
 protected:
     void SetUp() override {
-        qom::register_base_types(m_types);
-        register_rng_backend_types(m_types);
-        m_objects = std::move(*m_types.create("container"));
+        BackendFixture::SetUp();
         m_loop = std::move(*EventLoop::create());
-        std::string tmpl = (std::filesystem::temp_directory_path() / "nemu-rng-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        m_dir = tmpl;
-    }
-    void TearDown() override {
-        m_objects.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(m_dir, ec);
-    }
-    Result<RngBackend*> make(const std::string& type, const std::string& id, const Json& props) {
-        auto obj = TRY(m_types.create(type));
-        for (const auto& [k, v] : props.items()) TRY(obj->set_property(k, v));
-        qom::Object* added = TRY(m_objects->add_child(id, std::move(obj)));
-        if (auto r = added->complete(); !r) {
-            m_objects->remove_child(id);
-            return make_error(std::move(r).error());
-        }
-        return static_cast<RngBackend*>(added);
     }
     // Queue a request whose bytes are appended to `out`.
     uint64_t ask(RngBackend& b, size_t max, std::vector<std::string>& out) {
@@ -58,10 +39,7 @@ protected:
         for (int i = 0; i < 3; i++) m_loop->run_once(0);
     }
 
-    qom::TypeRegistry m_types;
-    std::unique_ptr<qom::Object> m_objects;
     std::unique_ptr<EventLoop> m_loop;
-    std::string m_dir;
 };
 
 std::vector<std::string> names(const std::vector<const qom::PropertyDef*>& props) {
@@ -111,7 +89,7 @@ TEST_F(RngBackendTest, RandomPropertiesBeforeAndAfterOpen) {
 }
 
 TEST_F(RngBackendTest, RandomReadsAFifoWhenReadable) {
-    std::string fifo = m_dir + "/fifo";
+    std::string fifo = (m_dir / "fifo").string();
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
     auto* b = *make("rng-random", "r", {{"filename", fifo}});
     UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
@@ -143,7 +121,7 @@ TEST_F(RngBackendTest, RandomReadsAFifoWhenReadable) {
 }
 
 TEST_F(RngBackendTest, RandomQueuedRequestsAnswerInOrder) {
-    std::string fifo = m_dir + "/fifo";
+    std::string fifo = (m_dir / "fifo").string();
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
     auto* b = *make("rng-random", "r", {{"filename", fifo}});
     UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
@@ -172,7 +150,7 @@ TEST_F(RngBackendTest, RandomDevUrandomFillsRequests) {
 TEST_F(RngBackendTest, RandomRegularFileThenEndOfFile) {
     // epoll refuses regular files: they are read from deferred calls. At EOF the backend
     // warns once and stops; the request stays queued.
-    std::string path = m_dir + "/pool";
+    std::string path = (m_dir / "pool").string();
     {
         UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
         ASSERT_EQ(::write(f.get(), "seed", 4), 4);
