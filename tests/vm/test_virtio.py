@@ -42,7 +42,7 @@ RETRIES = []
 
 # The scenarios nemu can run today; the others are skipped for --vmm nemu (unless --all) until
 # the lead adds the device's name here.
-NEMU_READY = {"rng", "blk", "console", "net"}
+NEMU_READY = {"rng", "blk", "console", "net", "net-vhost"}
 
 VIRTIO_VENDOR = "0x1af4"
 # virtio 1.2, 4.1.2.1: modern (non-transitional) PCI device ID = 0x1040 + virtio device ID
@@ -379,6 +379,17 @@ else:
 """ % (NET_HOST, NET_GUEST)
 
 
+def vhost_fds(pid):
+    """(0, number of the process's fds open on /dev/vhost-net as a string), from /proc."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "/dev/vhost-net"
+        except OSError:
+            pass
+    return (0, str(n))
+
+
 class Net(VirtioCase):
     """virtio-net-pci on -netdev tap: the tap (opened by the VMM with ifname=) is moved into a
     network namespace the test creates, the guest configures its interface with busybox ip;
@@ -386,8 +397,19 @@ class Net(VirtioCase):
 
     @needs("net")
     def test_net_ping_and_tcp(self):
-        if not os.path.exists("/dev/net/tun"):
-            self.skipTest("no /dev/net/tun in L1 (tun must be in the lab's L1 modules)")
+        self.ping_and_tcp("net", vhost=False)
+
+    @needs("net-vhost")
+    def test_net_vhost_ping_and_tcp(self):
+        """The same traffic with -netdev tap,vhost=on: the kernel's vhost-net moves the frames.
+        The VMM must hold an fd on /dev/vhost-net while the guest runs, so a silent fallback to
+        the userspace datapath fails the test."""
+        # The lab's L1 loads vhost_net: a missing device is a broken lab, not a skip.
+        self.assertTrue(os.path.exists("/dev/vhost-net"), "no /dev/vhost-net in L1 (vhost_net must be in the lab's L1 modules)")
+        self.ping_and_tcp("net-vhost", vhost=True)
+
+    def ping_and_tcp(self, label, vhost):
+        self.assertTrue(os.path.exists("/dev/net/tun"), "no /dev/net/tun in L1 (tun must be in the lab's L1 modules)")
         tmp = tempfile.mkdtemp(prefix="nemu-virtio-net.")
         self.addCleanup(shutil.rmtree, tmp, True)
         peer = os.path.join(tmp, "peer.py")
@@ -402,7 +424,8 @@ class Net(VirtioCase):
         def steps(g):
             # The VMM opened the tap in L1's namespace: move it into the test's namespace.
             NETNS.adopt_tap()
-            outs = {NET_UP: g.sh(NET_UP), NET_PING: g.sh(NET_PING, timeout=60)}
+            outs = {"vhost-fds": vhost_fds(g.proc.pid)}
+            outs.update({NET_UP: g.sh(NET_UP), NET_PING: g.sh(NET_PING, timeout=60)})
             outs["host-ping"] = NETNS.ping_guest(3, timeout=60)
             recv = NETNS.popen(sys.executable, peer, "recv", str(NET_BYTES),
                                stdout=subprocess.PIPE, text=True)
@@ -419,11 +442,16 @@ class Net(VirtioCase):
                                        "done; " + NET_FROM_HOST, timeout=60)
             return outs
 
-        extra = NETNS.netdev_args("n0") + VMM.device("virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77")
+        extra = NETNS.netdev_args("n0", vhost=vhost) + VMM.device("virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77")
         self.addCleanup(NETNS.delete)
-        g, outs = boot_and_collect("net", extra, steps, prepare=NETNS.create)
+        g, outs = boot_and_collect(label, extra, steps, prepare=NETNS.create)
         g.kill()
         self.check_common(outs, "net")
+        n_vhost = self.assert_ok(outs, "vhost-fds")
+        if vhost:
+            self.assertNotEqual(n_vhost, "0", "the VMM holds no fd on /dev/vhost-net: not on vhost")
+        else:
+            self.assertEqual(n_vhost, "0", "the VMM opened /dev/vhost-net without vhost=on")
         self.assert_ok(outs, NET_UP)
         self.assertIn(" 0% packet loss", self.assert_ok(outs, NET_PING), "guest -> host ping")
         self.assertIn(" 0% packet loss", self.assert_ok(outs, "host-ping"), "host -> guest ping")
