@@ -40,10 +40,18 @@ public:
         if (m_gsi) m_fd.signal();
     }
 
+    // The fd is bound to the GSI from the first set_message on; KVM_SET_GSI_ROUTING updates
+    // the irqfd's message in place (api.rst 4.52), so a holder keeps the same fd across
+    // message changes.
+    const EventFd* irqfd() const override {
+        std::lock_guard lock(m_lock);
+        return m_gsi ? &m_fd : nullptr;
+    }
+
 private:
     KvmVm& m_vm;
     EventFd m_fd;
-    std::mutex m_lock;
+    mutable std::mutex m_lock;
     std::optional<uint32_t> m_gsi;
 };
 

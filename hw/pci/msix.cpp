@@ -6,7 +6,7 @@ namespace nemu::hw::pci {
 
 Msix::Msix(PciPlatform& platform, unsigned vectors)
     : m_platform(platform), m_vectors(vectors), m_table(vectors), m_pba((vectors + 63) / 64),
-      m_routes(vectors), m_route_stale(vectors, true) {}
+      m_routes(vectors), m_route_stale(vectors, true), m_direct(vectors, false) {}
 
 Msix::~Msix() = default;
 
@@ -79,6 +79,30 @@ void Msix::notify(unsigned vector) {
     if (route) route->fire();
 }
 
+const EventFd* Msix::direct_fd(unsigned vector) {
+    std::lock_guard lock(m_lock);
+    if (vector >= m_vectors || !m_enabled || masked_locked(vector)) return nullptr;
+    MsiRoute* route = route_locked(vector);
+    if (!route) return nullptr;
+    const EventFd* fd = route->irqfd();
+    if (fd) m_direct[vector] = true;
+    return fd;
+}
+
+void Msix::set_change_handler(std::function<void()> handler) {
+    std::lock_guard lock(m_lock);
+    m_on_change = std::move(handler);
+}
+
+void Msix::changed() {
+    std::function<void()> handler;
+    {
+        std::lock_guard lock(m_lock);
+        handler = m_on_change;
+    }
+    if (handler) handler();
+}
+
 void Msix::collect_unmasked_pending_locked(std::vector<unsigned>& out) {
     if (!m_enabled || m_function_masked) return;
     for (unsigned v = 0; v < m_vectors; ++v) {
@@ -102,21 +126,31 @@ void Msix::fire(const std::vector<unsigned>& vectors) {
 
 void Msix::control_written(uint16_t control) {
     std::vector<unsigned> due;
+    bool toggled;
     {
         std::lock_guard lock(m_lock);
-        m_enabled = control & kControlEnable;
-        m_function_masked = control & kControlFunctionMask;
+        bool enabled = control & kControlEnable, masked = control & kControlFunctionMask;
+        toggled = enabled != m_enabled || masked != m_function_masked;
+        m_enabled = enabled;
+        m_function_masked = masked;
         collect_unmasked_pending_locked(due);
     }
+    // Holders of direct fds switch first: on a mask they must be polled before the guest's
+    // next instruction; on an unmask the pending bits fired below are already cleared.
+    if (toggled) changed();
     if (!due.empty()) fire(due);
 }
 
 void Msix::reset() {
-    std::lock_guard lock(m_lock);
-    for (Entry& e : m_table) e = Entry{};
-    for (uint64_t& p : m_pba) p = 0;
-    for (size_t v = 0; v < m_route_stale.size(); ++v) m_route_stale[v] = true;
-    m_enabled = m_function_masked = false;
+    {
+        std::lock_guard lock(m_lock);
+        for (Entry& e : m_table) e = Entry{};
+        for (uint64_t& p : m_pba) p = 0;
+        for (size_t v = 0; v < m_route_stale.size(); ++v) m_route_stale[v] = true;
+        for (size_t v = 0; v < m_direct.size(); ++v) m_direct[v] = false;
+        m_enabled = m_function_masked = false;
+    }
+    changed();
 }
 
 // Table: 16 bytes per vector, DWORD or QWORD accesses (PCI 3.0, 6.8.2.6-9). The region's
@@ -142,12 +176,14 @@ void Msix::TableHandler::write(uint64_t offset, uint64_t value, unsigned size) {
         return;
     }
     std::vector<unsigned> due;
+    bool mask_toggled = false;
     {
         std::lock_guard lock(msix.m_lock);
         uint64_t vector = offset / kEntrySize;
         if (vector >= msix.m_vectors || offset % 4) return;
         auto v = static_cast<unsigned>(vector);
         Entry& e = msix.m_table[v];
+        const Entry before = e;
         uint32_t val = static_cast<uint32_t>(value);
         switch (offset % kEntrySize) {
         case 0: e.addr_lo = val & ~uint32_t{3}; break;   // DWORD aligned (6.8.2.6)
@@ -161,8 +197,16 @@ void Msix::TableHandler::write(uint64_t offset, uint64_t value, unsigned size) {
             break;
         }
         }
+        bool message_changed = e.addr_lo != before.addr_lo || e.addr_hi != before.addr_hi || e.data != before.data;
         if (offset % kEntrySize < 12) msix.m_route_stale[v] = true;
+        // A direct fd's holder signals the route without asking: it must carry the new
+        // message now (6.8.3.5 lets software change an unmasked entry; Linux masks first, but
+        // other guests need not).
+        if (message_changed && msix.m_direct[v] && msix.m_routes[v]) (void)msix.route_locked(v);
+        mask_toggled = before.control != e.control;
     }
+    // Holders switch before the pending bits fire (as in control_written).
+    if (mask_toggled) msix.changed();
     if (!due.empty()) msix.fire(due);
 }
 

@@ -8,11 +8,19 @@
 // it and clears the bit (6.8.3.4). Routes come from PciPlatform::create_msi_route, lazily on
 // the first fire, and follow every address/data change through set_message.
 //
+// A vector may also be raised without nemu (direct_fd: the route's KVM irqfd, handed to vhost
+// as its call fd) while it is deliverable; the change handler tells the holder when that
+// stops or starts being true, so it can switch to a polled eventfd of its own that ends in
+// notify() (and thus in the PBA) while the vector is masked — QEMU's guest notifier masking
+// (hw/virtio/virtio-pci.c virtio_pci_vector_mask/unmask).
+//
 // Threads: table/PBA MMIO from vCPU threads, control_written from the config-space path,
 // notify from any thread (device iothreads, the main loop): one mutex inside. Routes are fired
 // outside the mutex (an MSI under qtest is a memory write that could land on this very table).
+// The change handler runs on the thread that made the change, outside the mutex.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -45,6 +53,19 @@ public:
 
     // Raise vector `vector` (out of range: ignored). Thread: any.
     void notify(unsigned vector);
+
+    // The eventfd that raises `vector` with its current message and no step through nemu, while
+    // the vector is deliverable (MSI-X enabled, neither function nor vector masked) and the
+    // platform has one (MsiRoute::irqfd); nullptr otherwise. From then on the vector's message
+    // changes reach its route at once (not at the next notify), since the holder fires it
+    // behind nemu's back. Thread: any.
+    const EventFd* direct_fd(unsigned vector);
+    // `handler` runs after anything that may change direct_fd's answer for some vector: MSI-X
+    // enable or function mask toggled, a vector's mask bit toggled, reset. (A message change
+    // keeps the fd: the route follows it.)
+    // It may call direct_fd and notify. Set once, before the guest runs (the transport's
+    // realize); thread: the changing one (vCPU, config path, main loop).
+    void set_change_handler(std::function<void()> handler);
 
     // The guest wrote Message Control (the capability's bytes 2-3).
     void control_written(uint16_t control);
@@ -79,6 +100,7 @@ private:
     // Collects unmasked pending vectors, clearing their bits. Lock held.
     void collect_unmasked_pending_locked(std::vector<unsigned>& out);
     MsiRoute* route_locked(unsigned vector);
+    void changed();
 
     PciPlatform& m_platform;
     unsigned m_vectors;
@@ -87,6 +109,8 @@ private:
     std::vector<uint64_t> m_pba;
     std::vector<std::unique_ptr<MsiRoute>> m_routes;
     std::vector<bool> m_route_stale;   // message changed since the route last got it
+    std::vector<bool> m_direct;        // handed out by direct_fd: keep the route's message current
+    std::function<void()> m_on_change;
     bool m_enabled = false, m_function_masked = false;
     TableHandler m_table_handler{*this};
     PbaHandler m_pba_handler{*this};

@@ -132,5 +132,105 @@ TEST_F(MsixTest, NotifyFromManyThreads) {
     EXPECT_EQ(fired().size(), 1000u);
 }
 
+// The direct fd (MsiRoute::irqfd handed to vhost) exists exactly while the vector is
+// deliverable; masking, the function mask and disabling take it away (QEMU's guest notifier
+// masking), and a platform without irqfds (qtest) never has one.
+TEST_F(MsixTest, DirectFdOnlyWhileDeliverable) {
+    platform.with_irqfd = true;
+    Msix& m = *dev->msix();
+    entry(1, 0xfee0'0000, 0x41, false);
+    EXPECT_EQ(m.direct_fd(1), nullptr);   // MSI-X disabled
+    control(Msix::kControlEnable);
+    const EventFd* fd = m.direct_fd(1);
+    ASSERT_NE(fd, nullptr);
+    ASSERT_EQ(platform.routes.size(), 1u);
+    EXPECT_EQ(fd, &platform.routes[0]->fd);
+    EXPECT_EQ(platform.routes[0]->message, (MsiMessage{0xfee0'0000, 0x41}));   // current message
+    EXPECT_EQ(m.direct_fd(0), nullptr);    // vector 0 still masked
+    EXPECT_EQ(m.direct_fd(99), nullptr);   // out of range
+    platform.as.write_u32(kBar0 + 16 + 12, 1);   // vector masked
+    EXPECT_EQ(m.direct_fd(1), nullptr);
+    platform.as.write_u32(kBar0 + 16 + 12, 0);
+    EXPECT_EQ(m.direct_fd(1), fd);   // the same fd again
+    control(Msix::kControlEnable | Msix::kControlFunctionMask);
+    EXPECT_EQ(m.direct_fd(1), nullptr);
+    control(Msix::kControlEnable);
+    EXPECT_EQ(m.direct_fd(1), fd);
+    control(0);
+    EXPECT_EQ(m.direct_fd(1), nullptr);
+    control(Msix::kControlEnable);
+    dev->reset();
+    EXPECT_EQ(m.direct_fd(1), nullptr);
+}
+
+TEST_F(MsixTest, NoDirectFdWithoutPlatformIrqfd) {
+    entry(0, 0xfee0'0000, 0x40, false);
+    control(Msix::kControlEnable);
+    EXPECT_EQ(dev->msix()->direct_fd(0), nullptr);
+    dev->msix()->notify(0);   // the ordinary path still works
+    EXPECT_EQ(fired().size(), 1u);
+}
+
+// The holder of a direct fd signals the route behind Msix's back: a message change must reach
+// the route at once, not at the next notify (a vector never handed out stays lazy).
+TEST_F(MsixTest, DirectVectorMessageReachesTheRouteAtOnce) {
+    platform.with_irqfd = true;
+    Msix& m = *dev->msix();
+    entry(0, 0xfee0'0000, 0x40, false);
+    entry(1, 0xfee0'0000, 0x50, false);
+    control(Msix::kControlEnable);
+    ASSERT_NE(m.direct_fd(0), nullptr);
+    m.notify(1);   // creates vector 1's route with 0x50
+    ASSERT_EQ(platform.routes.size(), 2u);
+    platform.as.write_u32(kBar0 + 8, 0x42);
+    platform.as.write_u32(kBar0 + 16 + 8, 0x52);
+    EXPECT_EQ(platform.routes[0]->message, (MsiMessage{0xfee0'0000, 0x42}));
+    EXPECT_EQ(platform.routes[1]->message, (MsiMessage{0xfee0'0000, 0x50}));   // until it fires
+    m.notify(1);
+    EXPECT_EQ(platform.routes[1]->message, (MsiMessage{0xfee0'0000, 0x52}));
+}
+
+// The change handler runs after each change of deliverability, sees the new state, and not
+// after writes that change nothing a holder cares about.
+TEST_F(MsixTest, ChangeHandlerOnEveryMaskOrEnableToggle) {
+    platform.with_irqfd = true;
+    Msix& m = *dev->msix();
+    std::vector<bool> seen;   // direct_fd(2) != nullptr, as the handler saw it
+    m.set_change_handler([&] { seen.push_back(m.direct_fd(2) != nullptr); });
+    entry(2, 0xfee0'0000, 0x60, true);   // message writes and a mask that stays set: nothing
+    EXPECT_TRUE(seen.empty());
+    control(Msix::kControlEnable);
+    control(Msix::kControlEnable);              // no toggle
+    platform.as.write_u32(kBar0 + 32 + 12, 0);  // unmask
+    platform.as.write_u32(kBar0 + 32 + 12, 0);  // no toggle
+    platform.as.write_u32(kBar0 + 32 + 8, 0x61);   // message: the fd stays
+    control(Msix::kControlEnable | Msix::kControlFunctionMask);
+    control(Msix::kControlEnable);
+    platform.as.write_u32(kBar0 + 32 + 12, 1);  // mask
+    dev->reset();
+    std::vector<bool> want{false, true, false, true, false, false};
+    EXPECT_EQ(seen, want);
+    m.set_change_handler({});
+}
+
+// What a holder does while the vector is masked — it notifies (its polled fd fired) — sets
+// the pending bit, and the unmask delivers it once, after the handler had its say.
+TEST_F(MsixTest, MaskedHolderGoesPendingAndUnmaskDelivers) {
+    platform.with_irqfd = true;
+    Msix& m = *dev->msix();
+    entry(0, 0xfee0'0000, 0x70, false);
+    control(Msix::kControlEnable);
+    size_t fired_when_handler_ran = 99;
+    m.set_change_handler([&] { fired_when_handler_ran = fired().size(); });
+    platform.as.write_u32(kBar0 + 12, 1);
+    m.notify(0);
+    EXPECT_EQ(pba(), 1u);
+    platform.as.write_u32(kBar0 + 12, 0);
+    EXPECT_EQ(fired_when_handler_ran, 0u);
+    EXPECT_EQ(fired().size(), 1u);
+    EXPECT_EQ(pba(), 0u);
+    m.set_change_handler({});
+}
+
 } // namespace
 } // namespace nemu::hw::pci::test

@@ -41,6 +41,11 @@ public:
     virtual Result<> set_message(const MsiMessage& message) = 0;
     // Deliver one interrupt with the current message. Thread: any.
     virtual void fire() = 0;
+    // The eventfd whose signal delivers the current message without nemu (KVM: the irqfd bound
+    // to the route's GSI), for a producer outside nemu such as vhost's call fd (QEMU's
+    // irqfd-backed guest notifier). nullptr: the platform has none (qtest) or no message was
+    // set yet. Stays valid as long as the route.
+    virtual const EventFd* irqfd() const { return nullptr; }
 };
 
 class PciPlatform {

@@ -19,6 +19,7 @@
 #include "hw/pci/pci_platform.h"
 #include "qom/object.h"
 #include "qom/type_registry.h"
+#include "util/event_fd.h"
 #include "util/event_loop.h"
 
 namespace nemu::hw::pci::test {
@@ -28,6 +29,7 @@ struct RecordingPlatform final : PciPlatform {
         explicit Route(RecordingPlatform& p) : platform(p) {}
         Result<> set_message(const MsiMessage& m) override {
             message = m;
+            has_message = true;
             ++platform.set_messages;
             return {};
         }
@@ -35,8 +37,12 @@ struct RecordingPlatform final : PciPlatform {
             std::lock_guard lock(platform.lock);
             platform.fired.push_back(message);
         }
+        // As KVM's: an irqfd once a message was set (with_irqfd), nothing otherwise (qtest).
+        const EventFd* irqfd() const override { return fd.valid() && has_message ? &fd : nullptr; }
         RecordingPlatform& platform;
         MsiMessage message;
+        bool has_message = false;
+        EventFd fd;
     };
     RecordingPlatform() : root(memory::MemoryRegion::container("system", memory::kWholeSpace)), as("memory", *root) {
         loop = std::move(*EventLoop::create());
@@ -45,7 +51,10 @@ struct RecordingPlatform final : PciPlatform {
     EventLoop& main_loop() override { return *loop; }
     Result<std::unique_ptr<MsiRoute>> create_msi_route() override {
         ++routes_created;
-        return std::unique_ptr<MsiRoute>(std::make_unique<Route>(*this));
+        auto r = std::make_unique<Route>(*this);
+        if (with_irqfd) r->fd = TRY(EventFd::create());
+        routes.push_back(r.get());
+        return std::unique_ptr<MsiRoute>(std::move(r));
     }
     Result<bool> add_ioeventfd(uint64_t, unsigned, const EventFd&) override { return false; }
     void remove_ioeventfd(uint64_t, unsigned, const EventFd&) override {}
@@ -53,6 +62,8 @@ struct RecordingPlatform final : PciPlatform {
     std::mutex lock;
     std::vector<MsiMessage> fired;
     int routes_created = 0, set_messages = 0;
+    bool with_irqfd = false;      // routes have an irqfd (MsiRoute::irqfd), as under KVM
+    std::vector<Route*> routes;   // in creation order, owned by the Msix
     std::unique_ptr<memory::MemoryRegion> root;
     memory::AddressSpace as;
     std::unique_ptr<EventLoop> loop;

@@ -67,6 +67,22 @@ struct VirtioInterrupt {
     virtual ~VirtioInterrupt() = default;
     virtual void notify_queue(uint16_t queue) = 0;   // used buffers on `queue`
     virtual void notify_config() = 0;                // the device config changed (2.4.2)
+
+    // For a datapath outside nemu (vhost's call fd), QEMU's irqfd guest notifier: the eventfd
+    // that raises `queue`'s interrupt without a step through nemu (KVM: the irqfd of its MSI-X
+    // vector) while that interrupt may be delivered now; nullptr when there is none — no such
+    // platform (qtest), NO_VECTOR, MSI-X off, the vector or the function masked. Then the
+    // datapath must signal an eventfd of its own that ends in notify_queue, which sets the
+    // pending bit while masked. Signalling the irqfd skips the ISR bit, which only INTx
+    // drivers read (4.1.4.5). Thread: any.
+    virtual const EventFd* queue_irqfd(uint16_t queue) { (void)queue; return nullptr; }
+    // `on_change` runs after anything that may change a queue_irqfd answer (a vector masked or
+    // unmasked, MSI-X enabled or function-masked, a queue's vector written, a reset), on the
+    // thread that made the change — a vCPU's for a guest write, so the holder has switched
+    // before the guest's next instruction. It may call queue_irqfd and notify_queue, not
+    // set_irqfd_listener. One listener; an empty function removes it and returns only once no
+    // call is running. Thread: any.
+    virtual void set_irqfd_listener(std::function<void()> on_change) { (void)on_change; }
 };
 
 // One queue the driver enabled: the ring and the doorbell the transport rings on a driver

@@ -5,17 +5,26 @@
 // host addresses and last_avail_idx, the transport's doorbell eventfd as the kick, an eventfd
 // of ours as the call, and the tap queue as the backend. The control queue stays in userspace.
 //
-// Interrupts: vhost signals the call eventfd when the driver wants one (it applies EVENT_IDX /
-// NO_INTERRUPT itself); the main loop relays it to VirtioInterrupt::notify_queue, which honours
-// MSI-X masking. FIXME(#5): the irqfd fast path (the call fd bound straight to the vector's
-// KVM irqfd while unmasked) would save the relay's wakeup.
+// Interrupts: vhost signals its call eventfd when the driver wants one (it applies EVENT_IDX /
+// NO_INTERRUPT itself). While the queue's MSI-X vector is deliverable the call fd is the
+// vector's KVM irqfd (VirtioInterrupt::queue_irqfd): the kernel injects the interrupt with no
+// wake-up of nemu. Otherwise (vector or function masked, NO_VECTOR, MSI-X off, qtest) it is a
+// polled eventfd of ours that the main loop relays to notify_queue, which sets the PBA pending
+// bit while masked; the unmask then fires it. This is QEMU 7.2's guest notifier masking
+// (virtio_pci_vector_mask/unmask -> vhost_virtqueue_mask). The transport's irqfd listener
+// rebinds on every change, synchronously on the thread that made it (a vCPU masking the
+// vector), and after each switch the polled fd is checked once so that a call vhost made
+// just before it is not lost.
 //
-// Thread: main loop (activate/deactivate, set_link, memory listener callbacks).
+// Thread: main loop (activate/deactivate, set_link, memory listener callbacks), except
+// rebind(), which also runs on the vCPU thread of a mask/unmask (VHOST_SET_VRING_CALL is one
+// ioctl the kernel serializes with the vring's work); Vhost::bind_lock orders the two.
 
 #include <sys/epoll.h>
 
 #include <cstdio>
 #include <map>
+#include <mutex>
 
 #include "hw/memory/address_space.h"
 #include "hw/virtio/virtio_net.h"
@@ -30,10 +39,41 @@ struct VirtioNet::Vhost final : memory::MemoryListener {
     memory::AddressSpace* memory = nullptr;
     std::map<uint64_t, memory::RamSection> sections;   // by gpa
     std::vector<unsigned> pairs;                       // started pairs, in index order
-    std::vector<std::pair<uint16_t, EventFd>> calls;   // queue index, call eventfd
-    bool listening = false;
+    // One vring's interrupt: the polled eventfd (watched by the main loop) and what vhost
+    // signals now — the transport's irqfd, or nullptr for the polled fd.
+    struct Call {
+        uint16_t queue = 0;
+        net::VhostNet* vhost = nullptr;
+        unsigned index = 0;   // kVhostNetRx/Tx
+        EventFd polled;
+        const EventFd* bound = nullptr;
+    };
+    std::vector<Call> calls;
+    VirtioInterrupt* interrupt = nullptr;
+    std::mutex bind_lock;   // calls[].bound: the main loop and the irqfd listener's threads
+    bool listening = false, rebinding = false;
 
     explicit Vhost(VirtioNet& n) : net(n) {}
+
+    // Points each vring's call at the queue's irqfd when the transport has one now, else at
+    // the polled fd. Thread: any (see the file comment).
+    void rebind() {
+        std::lock_guard lock(bind_lock);
+        for (Call& c : calls) {
+            const EventFd* want = interrupt->queue_irqfd(c.queue);
+            if (want == c.bound) continue;
+            if (auto r = c.vhost->set_vring_call(c.index, want ? want->fd() : c.polled.fd()); !r) {
+                // The old binding stays: an irqfd that failed costs the fast path only; a
+                // polled fd that failed lets a masked vector fire, which the log says.
+                std::fprintf(stderr, "nemu-system-x86_64: vhost-net: queue %u: %s\n", c.queue, r.error().msg.c_str());
+                continue;
+            }
+            c.bound = want;
+            // A call vhost made on the polled fd before the switch (or one the main loop has
+            // not read yet): deliver it now; notify_queue leaves it pending if still masked.
+            if (c.polled.drain()) interrupt->notify_queue(c.queue);
+        }
+    }
 
     std::vector<net::VhostMemRegion> table() const {
         std::vector<net::VhostMemRegion> v;
@@ -115,18 +155,26 @@ Result<> VirtioNet::vhost_start() {
                                        std::tuple{p.tx, p.tx_kick, net::kVhostNetTx}}) {
             net::VhostVring r = TRY(ring_setup(*m_act.memory, *vq, index));
             uint16_t qi = static_cast<uint16_t>(2 * pi + index);
-            EventFd call = TRY(EventFd::create());
+            Vhost::Call call{qi, vh, index, TRY(EventFd::create()), nullptr};
+            // Start on the polled fd; rebind() below moves to the irqfd where there is one.
             r.kick_fd = kick->fd();
-            r.call_fd = call.fd();
+            r.call_fd = call.polled.fd();
             TRY(vh->set_vring(r));
             uint64_t gen = m_generation;
-            TRY(m_main->add_fd(call.fd(), EPOLLIN, [this, qi, fd = call.fd(), gen](uint32_t) {
-                uint64_t n;
-                [[maybe_unused]] ssize_t k = ::read(fd, &n, sizeof n);
-                if (gen == m_generation && m_act.interrupt) m_act.interrupt->notify_queue(qi);
+            // Only a count read here is relayed: rebind() may have read it first.
+            TRY(m_main->add_fd(call.polled.fd(), EPOLLIN, [this, qi, fd = call.polled.fd(), gen](uint32_t) {
+                uint64_t n = 0;
+                bool fired = ::read(fd, &n, sizeof n) == static_cast<ssize_t>(sizeof n) && n;
+                if (fired && gen == m_generation && m_act.interrupt) m_act.interrupt->notify_queue(qi);
             }));
-            vs.calls.emplace_back(qi, std::move(call));
+            vs.calls.push_back(std::move(call));
         }
+    }
+    vs.interrupt = m_act.interrupt;
+    if (vs.interrupt) {
+        vs.interrupt->set_irqfd_listener([&vs] { vs.rebind(); });
+        vs.rebinding = true;
+        vs.rebind();
     }
     if (link_is_up()) vhost_set_link(true);
     return {};
@@ -148,6 +196,8 @@ void VirtioNet::vhost_set_link(bool up) {
 void VirtioNet::vhost_stop() {
     if (!m_vhost) return;
     Vhost& vs = *m_vhost;
+    // First, so that no vCPU rebinds while the vrings go (this waits for a running rebind).
+    if (vs.rebinding) vs.interrupt->set_irqfd_listener({});
     for (unsigned pi : vs.pairs) {
         net::VhostNet* vh = m_client->vhost(pi);
         for (unsigned index : {net::kVhostNetRx, net::kVhostNetTx}) {
@@ -160,7 +210,7 @@ void VirtioNet::vhost_stop() {
             (void)vh->set_vring_call(index, -1);
         }
     }
-    for (auto& [qi, call] : vs.calls) m_main->remove_fd(call.fd());
+    for (auto& c : vs.calls) m_main->remove_fd(c.polled.fd());
     if (vs.listening) vs.memory->remove_listener(vs);
     m_vhost.reset();
 }

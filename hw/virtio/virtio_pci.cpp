@@ -120,6 +120,8 @@ private:
 VirtioPciDevice::VirtioPciDevice() : m_alive(std::make_shared<VirtioPciDevice*>(this)) {}
 
 VirtioPciDevice::~VirtioPciDevice() {
+    // MSI-X (the base's) outlives this part of the object: no more calls into it.
+    if (msix()) msix()->set_change_handler({});
     m_alive.reset();
     deactivate_now();
     unmap_doorbells();
@@ -181,6 +183,7 @@ Result<> VirtioPciDevice::realize() {
     if (m_vectors) {
         register_bar(kMsixBar, *m_msix_bar, pci::BarKind::Mmio32);
         TRY(init_msix(m_vectors, kMsixBar, 0, kMsixPbaOffset));
+        msix()->set_change_handler([this] { irqfd_changed(); });
     }
     register_bar(kModernBar, *m_modern_bar, pci::BarKind::Mmio64Prefetch);
 
@@ -298,9 +301,18 @@ uint64_t VirtioPciDevice::read_common(uint64_t offset, unsigned size) {
 
 void VirtioPciDevice::write_common(uint64_t offset, uint64_t value, unsigned size) {
     if (offset == kDeviceStatus && size == 1) return write_status(static_cast<uint8_t>(value));
-    std::lock_guard lock(m_lock);
     // A vector the MSI-X table does not have reads back as NO_VECTOR (4.1.5.1.2.1: mapping failed).
     auto vector = [&](uint64_t v) { return v < m_vectors ? static_cast<uint16_t>(v) : kNoVector; };
+    if (offset == kQueueMsixVector) {
+        {
+            std::lock_guard lock(m_lock);
+            if (size != 2 || m_queue_select >= m_queues.size()) return;
+            m_queues[m_queue_select].vector = vector(value);
+        }
+        // The queue's irqfd is now another vector's (or none): its holder rebinds.
+        return irqfd_changed();
+    }
+    std::lock_guard lock(m_lock);
     QueueRegs* q = m_queue_select < m_queues.size() ? &m_queues[m_queue_select] : nullptr;
     // Queue registers may change only while the queue is disabled (4.1.4.3.2).
     bool q_writable = q && !q->enabled && !(m_status & kStatusDriverOk);
@@ -317,7 +329,6 @@ void VirtioPciDevice::write_common(uint64_t offset, uint64_t value, unsigned siz
     case kQueueSize:
         if (size == 2 && q_writable) q->size = static_cast<uint16_t>(value);
         return;
-    case kQueueMsixVector: if (size == 2 && q) q->vector = vector(value); return;
     case kQueueEnable:
         // Writing 0 is not allowed (4.1.4.3.2); a queue is disabled by a device reset.
         if (size == 2 && q_writable && value == 1) q->enabled = true;
@@ -479,6 +490,31 @@ void VirtioPciDevice::notify_config() {
     }
     m_config_generation.fetch_add(1);
     signal_vector(vector, 2);   // ISR bit 1: configuration change
+}
+
+// The queue's vector is read under m_lock, its state under the Msix's: the listener re-asks
+// after every change of either, so a holder never keeps a stale answer.
+const EventFd* VirtioPciDevice::queue_irqfd(uint16_t queue) {
+    uint16_t vector;
+    {
+        std::lock_guard lock(m_lock);
+        vector = queue < m_queues.size() ? m_queues[queue].vector : kNoVector;
+    }
+    pci::Msix* msix = this->msix();
+    if (vector == kNoVector || !msix) return nullptr;
+    return msix->direct_fd(vector);
+}
+
+void VirtioPciDevice::set_irqfd_listener(std::function<void()> on_change) {
+    std::lock_guard lock(m_irqfd_lock);
+    m_irqfd_listener = std::move(on_change);
+}
+
+// Called with neither m_lock nor the Msix lock held (the listener takes both through
+// queue_irqfd). Concurrent changes from several vCPUs run the listener one at a time.
+void VirtioPciDevice::irqfd_changed() {
+    std::lock_guard lock(m_irqfd_lock);
+    if (m_irqfd_listener) m_irqfd_listener();
 }
 
 // --- doorbells --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -86,6 +87,9 @@ private:
     // VirtioInterrupt (the device's serving thread).
     void notify_queue(uint16_t queue) override;
     void notify_config() override;
+    const EventFd* queue_irqfd(uint16_t queue) override;
+    void set_irqfd_listener(std::function<void()> on_change) override;
+    void irqfd_changed();
 
     uint64_t read_common(uint64_t offset, unsigned size);
     void write_common(uint64_t offset, uint64_t value, unsigned size);
@@ -117,6 +121,10 @@ private:
     std::atomic<uint8_t> m_isr{0};
     std::atomic<bool> m_needs_reset{false};
     std::atomic<uint64_t> m_broken_logs{0};
+
+    // Held while the listener runs, so removing it waits for a running call.
+    std::mutex m_irqfd_lock;
+    std::function<void()> m_irqfd_listener;
 
     // Main loop only.
     bool m_active = false;
