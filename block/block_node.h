@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -92,6 +93,22 @@ public:
     const std::string& node_name() const { return m_node_name; }
     void set_node_name(std::string name) { m_node_name = std::move(name); }
 
+    // The cache flags the node was opened with, where the opener recorded them (query-block's
+    // "cache" per node: -blockdev nodes, a snapshot=on overlay); nullopt: the caller's default.
+    const std::optional<CacheOptions>& open_cache() const { return m_open_cache; }
+    void set_open_cache(const CacheOptions& c) { m_open_cache = c; }
+
+    // QEMU's "strong runtime options" (block.c append_strong_runtime_options): the driver's
+    // options that change what the node shows and that a plain file name cannot say (raw's
+    // explicit offset/size). Empty by default.
+    virtual Json strong_options() const { return Json::object(); }
+    // The backing file name the image header records ("" when none or no backing support),
+    // and whether the backing child was given explicitly (-blockdev backing=, a snapshot
+    // overlay) rather than opened from that name. Used to decide on a "json:{...}" file name
+    // (block.c bdrv_backing_overridden).
+    virtual std::string header_backing_name() const { return {}; }
+    virtual bool backing_explicit() const { return false; }
+
 protected:
     explicit BlockNode(bool read_only) : m_read_only(read_only) {}
     // EINVAL unless [offset, offset + len) lies within length(); EPERM when writing to a
@@ -101,6 +118,7 @@ protected:
 private:
     bool m_read_only;
     std::string m_node_name;
+    std::optional<CacheOptions> m_open_cache;
 };
 
 // Total byte count of an iovec list.

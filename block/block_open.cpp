@@ -4,11 +4,13 @@
 #include "block/block_open.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -16,6 +18,7 @@
 
 #include "block/block_format.h"
 #include "block/file_node.h"
+#include "block/qcow2/qcow2_format.h"
 
 namespace nemu::block {
 
@@ -326,6 +329,7 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
         node = TRY(fmt->open(std::move(file), ctx));
     }
     if (node_name) node->set_node_name(*node_name);
+    node->set_open_cache(flags.cache); // query-named-block-nodes' "cache" of this node
     return node;
 }
 
@@ -349,6 +353,39 @@ Result<std::shared_ptr<BlockNode>> open_image(const std::string& filename, const
     if (::stat(filename.c_str(), &sb) == 0) chain.seen.insert({sb.st_dev, sb.st_ino});
     auto file = TRY(open_protocol(filename, child_defaults(flags), false));
     return open_format_over(std::move(file), filename, format, flags, chain);
+}
+
+Result<std::shared_ptr<BlockNode>> open_temp_snapshot(std::shared_ptr<BlockNode> base, const OpenFlags& flags) {
+    // util/osdep.c get_tmp_filename: $TMPDIR, else /var/tmp.
+    const char* dir = std::getenv("TMPDIR");
+    std::string name = std::string(dir && *dir ? dir : "/var/tmp") + "/vl.XXXXXX";
+    std::vector<char> buf(name.begin(), name.end());
+    buf.push_back('\0');
+    const int fd = ::mkstemp(buf.data());
+    name = buf.data(); // mkstemp leaves its last try in the template, as QEMU's message shows
+    if (fd < 0) return fail_errno("Could not open temporary file '" + name + "'", errno);
+    ::close(fd);
+    // bdrv_temp_snapshot_flags: the overlay is cache=unsafe whatever the drive says.
+    OpenFlags of = flags;
+    of.read_only = false;
+    of.auto_read_only = false;
+    of.cache.direct = false;
+    of.cache.no_flush = true;
+    auto file = open_protocol(name, child_defaults(of), false);
+    // Unlinked before anything can fail or the process die: the open fd keeps the data.
+    ::unlink(name.c_str());
+    if (!file) return make_error(std::move(file).error());
+    // bdrv_append_temp_snapshot: bdrv_getlength of the base (whole sectors) and qcow2's
+    // creation defaults.
+    const uint64_t size = (base->length() + 511) / 512 * 512;
+    TRY(qcow2_create(**file, size, Qcow2CreateOptions{}));
+    FormatOpenContext ctx;
+    ctx.flags = of;
+    ctx.backing_node = base;
+    auto overlay = TRY(find_block_format("qcow2")->open(*file, ctx));
+    (*file)->set_open_cache(of.cache);
+    overlay->set_open_cache(of.cache);
+    return overlay;
 }
 
 } // namespace nemu::block

@@ -36,4 +36,13 @@ Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const Node
 Result<std::shared_ptr<BlockNode>> open_image(const std::string& filename, const std::string& format,
                                               const OpenFlags& flags);
 
+// -drive snapshot=on / -snapshot (block.c bdrv_append_temp_snapshot): a fresh qcow2 image
+// of base's size (default creation options, no backing file in its header) in $TMPDIR or
+// else /var/tmp, named vl.XXXXXX, with base as its explicit backing node. The file is
+// unlinked at once (QEMU unlinks at close), so nothing is left behind even on SIGKILL; the
+// overlay and its file node are opened cache=unsafe (direct off, no-flush on), as QEMU's
+// bdrv_temp_snapshot_flags. Guest writes land in the overlay only. Errors as QEMU 7.2's:
+// "Could not open temporary file '/dir/vl.AbC123': No such file or directory".
+Result<std::shared_ptr<BlockNode>> open_temp_snapshot(std::shared_ptr<BlockNode> base, const OpenFlags& flags);
+
 } // namespace nemu::block

@@ -12,8 +12,9 @@ constexpr uint64_t kSectorSize = 512; // BDRV_SECTOR_SIZE
 
 class RawNode final : public BlockNode {
 public:
-    RawNode(std::shared_ptr<BlockNode> file, uint64_t offset, std::optional<uint64_t> size, bool read_only)
-        : BlockNode(read_only), m_file(std::move(file)), m_offset(offset), m_size(size) {}
+    RawNode(std::shared_ptr<BlockNode> file, uint64_t offset, std::optional<uint64_t> size, bool read_only,
+            bool offset_given)
+        : BlockNode(read_only), m_file(std::move(file)), m_offset(offset), m_size(size), m_offset_given(offset_given) {}
 
     std::string_view driver() const override { return "raw"; }
 
@@ -67,11 +68,19 @@ public:
         return ni;
     }
     BlockNode* file_child() const override { return m_file.get(); }
+    // raw_strong_runtime_opts: offset and size, when given (even as 0).
+    Json strong_options() const override {
+        Json j = Json::object();
+        if (m_offset_given) j["offset"] = m_offset;
+        if (m_size) j["size"] = *m_size;
+        return j;
+    }
 
 private:
     std::shared_ptr<BlockNode> m_file;
     uint64_t m_offset;
     std::optional<uint64_t> m_size;
+    bool m_offset_given;
 };
 
 int raw_probe(std::span<const uint8_t>, std::string_view) { return 1; }
@@ -105,7 +114,7 @@ Result<std::shared_ptr<BlockNode>> raw_open(std::shared_ptr<BlockNode> file, con
                     offset, *size, real_size);
     if (size && *size % kSectorSize != 0) return fail("Specified size is not multiple of {}", kSectorSize);
     const bool read_only = ctx.flags.read_only || file->read_only();
-    return std::shared_ptr<BlockNode>(std::make_shared<RawNode>(std::move(file), offset, size, read_only));
+    return std::shared_ptr<BlockNode>(std::make_shared<RawNode>(std::move(file), offset, size, read_only, offset_opt.has_value()));
 }
 
 constexpr BlockFormat kRawFormat{"raw", raw_probe, raw_open};

@@ -51,9 +51,6 @@ std::shared_ptr<block::IoErrorHost> block_io_error_host(Vm& vm) {
 
 Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     block::BlockGraph& graph = vm.block_graph();
-    if (spec.snapshot)
-        // FIXME(#6): needs qcow2_create for the temporary overlay (block/qcow2).
-        return fail("snapshot=on is not supported yet");
     block::Drive d;
     d.name = spec.id.empty() ? graph.next_drive_name("none") : spec.id;
     if (graph.find_drive(d.name)) return fail("Duplicate ID '{}' for drive", d.name);
@@ -67,7 +64,11 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     } else {
         if (!spec.format.empty() && !block::find_block_format(spec.format))
             return fail("Unknown driver '{}'", spec.format);
-        d.root = TRY(block::open_image(spec.file, spec.format, spec.flags));
+        // snapshot=on (blockdev.c drive_new, block.c bdrv_append_temp_snapshot): the image
+        // read-only below a temporary qcow2 overlay that takes the guest's writes.
+        block::OpenFlags flags = spec.flags;
+        if (spec.snapshot) flags.read_only = true;
+        d.root = TRY(block::open_image(spec.file, spec.format, flags));
         // QEMU hands the remaining keys to the format, which knows none nemu supports here.
         if (!spec.format_options.empty())
             return fail("Block format '{}' does not support the option '{}'", d.root->driver(),
@@ -86,6 +87,12 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
                          "operations on block 0 will be restricted.\n"
                          "         Specify the 'raw' format explicitly to remove the restrictions.\n",
                          spec.file.c_str());
+        if (spec.snapshot) {
+            // QEMU creates the base's nodes before the overlay's (query-named-block-nodes'
+            // order). A failure from here on ends start-up, so nothing stays half-registered.
+            TRY(graph.add_tree(d.root, false));
+            d.root = TRY(block::open_temp_snapshot(d.root, spec.flags));
+        }
         auto backend = TRY(block::BlockBackend::create(d.name, d.root, vm.loop(), d.options));
         d.backend = std::shared_ptr<block::BlockBackend>(std::move(backend));
     }
@@ -96,8 +103,12 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
 Result<> create_block_devices(Vm& vm, const StartupConfig& config) {
     for (const auto& b : config.blockdevs)
         if (auto r = vm.block_graph().add_blockdev(b.options); !r) return fail("{}: {}", b.where, r.error().msg);
-    for (const auto& d : config.drives)
-        if (auto r = add_drive(vm, d.spec); !r) return fail("{}: {}", d.where, r.error().msg);
+    for (const auto& d : config.drives) {
+        // vl.c drive_enable_snapshot: -snapshot is snapshot=on for every -drive without snapshot=.
+        cmdline::DriveSpec spec = d.spec;
+        if (config.snapshot && !spec.snapshot_given) spec.snapshot = true;
+        if (auto r = add_drive(vm, spec); !r) return fail("{}: {}", d.where, r.error().msg);
+    }
     return {};
 }
 

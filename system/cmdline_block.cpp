@@ -96,7 +96,10 @@ Result<DriveSpec> parse_drive(std::string_view text) {
             return fail("'{}' invalid read error action", *v);
         d.backend.on_read_error = *m;
     }
-    if (auto v = kv.get("snapshot")) d.snapshot = TRY(parse_bool(*v, "snapshot"));
+    if (auto v = kv.get("snapshot")) {
+        d.snapshot = TRY(parse_bool(*v, "snapshot"));
+        d.snapshot_given = true;
+    }
     for (const auto& item : kv.items)
         if (!is_drive_key(item.key)) d.format_options.emplace_back(item.key, item.value);
     return d;

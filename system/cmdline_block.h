@@ -24,6 +24,7 @@ struct DriveSpec {
     block::CacheMode cache;
     block::BackendOptions backend;
     bool snapshot = false;
+    bool snapshot_given = false; // snapshot= was on the option (the global -snapshot only sets a default)
     // Other keys: the format's own options (QEMU passes them down and the format refuses
     // what it does not know: "Block format 'raw' does not support the option 'x'").
     std::vector<std::pair<std::string, std::string>> format_options;

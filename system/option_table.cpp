@@ -121,7 +121,7 @@ constexpr OptionDef kOptions[] = {
      "                use 'file' as a drive image (if=none only: attach it with -device)\n"},
     {"mtdblock", true, Support::Unsupported, true, OptionGroup::Block},
     {"sd", true, Support::Unsupported, true, OptionGroup::Block},
-    {"snapshot", false, Support::Later, true, OptionGroup::Block},
+    {"snapshot", false, Support::Supported, true, OptionGroup::Block},
     {"fsdev", true, Support::Later, true, OptionGroup::Block},
     {"virtfs", true, Support::Later, true, OptionGroup::Block},
     {"iscsi", true, Support::Unsupported, true, OptionGroup::Block},

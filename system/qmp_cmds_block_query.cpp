@@ -2,6 +2,7 @@
 // block/qapi.c bdrv_block_device_info / bdrv_query_image_info / bdrv_query_bds_stats,
 // blockdev.c qmp_block_set_io_throttle). Shapes compared live with qemu-system-x86_64 -M none
 // in tests/qmp/test_block.py.
+#include "block/block_filename.h"
 #include "block/file_node.h"
 #include "monitor/command_context.h"
 #include "qapi/qapi-commands.h"
@@ -24,7 +25,7 @@ std::string full_backing_name(const std::string& overlay, const std::string& bac
 ImageInfo image_info(const BlockNode& node, bool with_backing) {
     block::NodeInfo ni = node.info();
     ImageInfo ii;
-    ii.filename = ni.filename;
+    ii.filename = block::node_filename(node);
     ii.format = std::string(node.driver());
     // QEMU reports dirty-flag whenever the driver answers bdrv_get_info; every nemu driver does.
     ii.dirty_flag = ni.dirty_flag;
@@ -70,12 +71,14 @@ BlockDeviceInfo device_info(const BlockNode& node, const block::Drive* drive, co
                             bool flat) {
     BlockDeviceInfo d;
     block::NodeInfo ni = node.info();
-    d.file = ni.filename;
+    d.file = block::node_filename(node);
     if (!node.node_name().empty()) d.node_name = node.node_name();
     d.ro = node.read_only();
     d.drv = std::string(node.driver());
-    // QEMU keeps the name the backing file was opened by (relative to the overlay).
-    if (!ni.backing_filename.empty()) d.backing_file = full_backing_name(ni.filename, ni.backing_filename);
+    // bs->backing_file: the backing node's file name (opened from the header: the name
+    // combined with the overlay's directory; given explicitly: that node's own name); none
+    // without a backing child (backing=null).
+    if (const BlockNode* b = node.backing_child()) d.backing_file = block::node_filename(*b);
     d.backing_file_depth = flat ? 0 : static_cast<int64_t>(block::BlockGraph::backing_depth(node));
     d.encrypted = false;
     d.detect_zeroes = BlockdevDetectZeroesOptions::Off;
@@ -106,10 +109,13 @@ BlockDeviceInfo device_info(const BlockNode& node, const block::Drive* drive, co
     }
     d.image = image_info(node, !flat);
     // The cache mode is each node's own open flags: the drive's for its graph, a file node's
-    // O_DIRECT otherwise. FIXME(#6): a -blockdev format node given cache.direct/no-flush
-    // reports false: BlockNode does not keep its open flags.
+    // O_DIRECT otherwise; a node whose opener recorded its flags (-blockdev, a snapshot
+    // overlay) reports those.
     d.cache.writeback = drive ? drive->options.write_cache : true;
-    if (graph_drive) {
+    if (node.open_cache()) {
+        d.cache.direct = node.open_cache()->direct;
+        d.cache.no_flush = node.open_cache()->no_flush;
+    } else if (graph_drive) {
         d.cache.direct = graph_drive->cache.direct;
         d.cache.no_flush = graph_drive->cache.no_flush;
     } else if (auto* f = dynamic_cast<const block::FileNode*>(&node)) {

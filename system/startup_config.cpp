@@ -130,6 +130,7 @@ Result<StartupConfig> gather_config(const std::vector<ParsedOption>& options, co
         else if (name == "uuid") c.uuid = format_uuid(TRY(located(o, cmdline::parse_uuid(arg))));
         else if (name == "pidfile") c.pidfile = arg;
         else if (name == "S") c.start_paused = true;
+        else if (name == "snapshot") c.snapshot = true;
         else if (name == "daemonize") c.daemonize = true;
         else if (name == "preconfig") c.preconfig = true;
         else if (name == "no-shutdown") c.no_shutdown = true;

@@ -61,6 +61,7 @@ struct StartupConfig {
     bool mem_lock = false;
     bool start_paused = false, daemonize = false, preconfig = false;
     bool no_shutdown = false, no_reboot = false;
+    bool snapshot = false; // -snapshot: snapshot=on for every -drive that does not say otherwise
     // Direct kernel boot (-kernel/-initrd/-append) and the CPU model (-cpu host,+feat,...).
     std::optional<std::string> kernel, initrd, append;
     std::string cpu_model = "host";

@@ -94,6 +94,9 @@ Result<> qcow2_create(BlockNode& file, uint64_t size, const Qcow2CreateOptions& 
         if (bits < 8) blocks[c * bits / 8] |= static_cast<uint8_t>(1u << (c * bits % 8));
         else blocks[(c + 1) * (bits / 8) - 1] = 1;
     }
+    // As qemu-img lays it out, the file ends with the L1 table's last entry: its cluster is
+    // counted as allocated, but the rest of it is not written (a 1 MiB image is 196616 bytes).
+    img.resize(h.l1_table_offset + l1_entries * 8);
     TRY(file.truncate(0));
     return file_pwrite(file, 0, img);
 }

@@ -60,6 +60,7 @@ Result<std::shared_ptr<Qcow2Node>> Qcow2Node::open(std::shared_ptr<BlockNode> fi
 
     node->m_snapshots = TRY(read_snapshots(*file, h, fsize));
 
+    node->m_backing_explicit = ctx.backing_node || ctx.backing_disabled;
     if (ctx.backing_node) {
         node->m_backing = ctx.backing_node;
     } else if (!h.backing_file.empty() && !ctx.backing_disabled) {

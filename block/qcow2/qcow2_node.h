@@ -43,6 +43,8 @@ public:
     NodeInfo info() const override;
     BlockNode* file_child() const override { return m_file.get(); }
     BlockNode* backing_child() const override { return m_backing.get(); }
+    std::string header_backing_name() const override { return m_hdr.backing_file; }
+    bool backing_explicit() const override { return m_backing_explicit; }
 
     // The internal snapshot table (read-only), and QEMU's ImageInfo "snapshots" list for it.
     const std::vector<Snapshot>& snapshots() const { return m_snapshots; }
@@ -83,6 +85,7 @@ private:
 
     std::shared_ptr<BlockNode> m_file;
     std::shared_ptr<BlockNode> m_backing;
+    bool m_backing_explicit = false; // backing= given (a node or null), not the header's
     Header m_hdr;
     std::vector<uint8_t> m_sector0; // the header's first sector, rewritten on header changes
     std::vector<Snapshot> m_snapshots;

@@ -168,6 +168,32 @@ class BlockQueryTest(BlockBase):
                       ("query-block", {})])
 
 
+class DriveSnapshotQueryTest(BlockBase):
+    """-drive snapshot=on: the temporary qcow2 overlay as QEMU shows it (json: file names,
+    cache=unsafe overlay, read-only base, node order). The overlay's random vl.XXXXXX name
+    is masked; both make it in the same $TMPDIR."""
+
+    def test_queries(self):
+        tmp = tempfile.mkdtemp(prefix="nemu-snap-", dir=self.dir)
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmp
+        try:
+            reqs = [("query-block", {}), ("query-named-block-nodes", {})]
+            for drive in ("if=none,id=d0,format=raw,snapshot=on,file=%s" % self.path("r.raw"),
+                          "if=none,id=d1,snapshot=on,cache=none,file=%s" % self.path("a.qcow2")):
+                mine, theirs = self.both(["-drive", drive], reqs)
+                for (name, kw), a, b in zip(reqs, mine, theirs):
+                    with self.subTest(cmd=name, drive=drive):
+                        mask = lambda r: json.loads(re.sub(r"vl\.[A-Za-z0-9]{6}", "vl.X",  # noqa: E731
+                                                           json.dumps(mask_auto_names(r))))
+                        self.assertEqual(mask(a), mask(b))
+        finally:
+            if old is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = old
+
+
 class BlockdevAddTest(BlockBase):
 
     def test_add_query_delete(self):
