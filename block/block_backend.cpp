@@ -107,7 +107,7 @@ struct BlockBackend::Impl {
 Result<std::unique_ptr<BlockBackend>> BlockBackend::create(std::string name, std::shared_ptr<BlockNode> root,
                                                            EventLoop& home, BackendOptions options) {
     if (!root) return fail("Block backend '{}' has no root node", name);
-    auto engine = TRY(make_io_engine(options.aio, home));
+    auto engine = TRY(make_io_engine(options.aio, home, options.aio_explicit));
     auto impl = std::make_unique<Impl>(home, std::move(engine));
     return std::unique_ptr<BlockBackend>(
         new BlockBackend(std::move(name), std::move(root), options, std::move(impl)));

@@ -90,6 +90,7 @@ struct BackendOptions {
     OnError on_write_error = OnError::Enospc; // werror (QEMU default enospc)
     DetectZeroes detect_zeroes = DetectZeroes::Off;
     AioMode aio = AioMode::IoUring;
+    bool aio_explicit = false;        // aio= was given: no silent fallback from io_uring
     std::shared_ptr<IoErrorHost> error_host;  // see IoErrorHost; none: errors are only counted
 };
 

@@ -50,7 +50,15 @@ std::unique_ptr<IoEngine> make_thread_engine(EventLoop& home, unsigned max_worke
 // eventfd; requests whose extents are not plain host data go to an internal thread engine.
 // Fails (with the errno) where the kernel has no io_uring.
 Result<std::unique_ptr<IoEngine>> make_uring_engine(EventLoop& home, unsigned queue_depth = 128);
-// aio=native is served by the io_uring engine when available, else threads.
-Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home);
+// aio=native is served by the io_uring engine when available, else threads. aio=io_uring
+// falls back to threads where the kernel refuses a ring (ENOSYS, EPERM, EACCES) only when it
+// is nemu's default; an explicit aio=io_uring (explicit_mode) fails as QEMU 7.2 does:
+// "Unable to use io_uring: failed to init linux io_uring ring".
+Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home, bool explicit_mode = false);
+
+// The same with the ring's creation injected (unit tests: a kernel without io_uring).
+using UringEngineFactory = std::function<Result<std::unique_ptr<IoEngine>>(EventLoop& home)>;
+Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home, bool explicit_mode,
+                                                 const UringEngineFactory& make_uring);
 
 } // namespace nemu::block

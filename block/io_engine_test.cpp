@@ -347,5 +347,34 @@ TEST(IoEngine, ThreadsModeGivesThreads) {
     ASSERT_TRUE(n);
 }
 
+// A kernel (or sandbox) without io_uring: the default falls back to threads, an explicit
+// aio=io_uring fails with QEMU's message, and other errors are not swallowed.
+TEST(IoEngine, UringFallbackOnlyWhenNotExplicit) {
+    auto loop = std::move(*EventLoop::create());
+    int calls = 0;
+    auto refuse = [&calls](int err) {
+        return [&calls, err](EventLoop&) -> Result<std::unique_ptr<IoEngine>> {
+            ++calls;
+            return fail_errno("io_uring_setup", err);
+        };
+    };
+    auto def = make_io_engine(AioMode::IoUring, *loop, false, refuse(EPERM));
+    ASSERT_TRUE(def);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ((*def)->in_flight(), 0u);
+    auto expl = make_io_engine(AioMode::IoUring, *loop, true, refuse(ENOSYS));
+    ASSERT_FALSE(expl);
+    EXPECT_EQ(expl.error().msg, "Unable to use io_uring: failed to init linux io_uring ring");
+    auto other = make_io_engine(AioMode::IoUring, *loop, false, refuse(ENOMEM));
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error().sys_errno, ENOMEM);
+    // aio=native keeps falling back even when given (QEMU would use Linux AIO there).
+    EXPECT_TRUE(make_io_engine(AioMode::Native, *loop, true, refuse(EPERM)));
+    // aio=threads never asks for a ring.
+    calls = 0;
+    EXPECT_TRUE(make_io_engine(AioMode::Threads, *loop, true, refuse(EPERM)));
+    EXPECT_EQ(calls, 0);
+}
+
 } // namespace
 } // namespace nemu::block

@@ -95,6 +95,12 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
         }
         auto backend = TRY(block::BlockBackend::create(d.name, d.root, vm.loop(), d.options));
         d.backend = std::shared_ptr<block::BlockBackend>(std::move(backend));
+        if (spec.throttle.enabled()) {
+            // blockdev.c blockdev_init: the group defaults to the drive's id.
+            d.throttle = spec.throttle;
+            if (d.throttle.group.empty()) d.throttle.group = d.name;
+            TRY(d.backend->set_throttle(d.throttle));
+        }
     }
     TRY(graph.add_drive(std::move(d)));
     return {};

@@ -15,10 +15,59 @@ constexpr std::string_view kDriveKeys[] = {
     "werror", "rerror", "snapshot", "node-name", "media", "index", "bus", "unit", "copy-on-read",
     "auto-read-only", "force-share", "cache.direct", "cache.no-flush", "cache.writeback"};
 
+// blockdev.c throttle options (THROTTLE_OPTS, QEMU_OPT_NUMBER but group) with drive_new's
+// legacy aliases; the *-max-length ones have none.
+struct ThrottleKey {
+    std::string_view key, alias;
+    uint64_t block::ThrottleLimits::*member;
+};
+constexpr ThrottleKey kThrottleKeys[] = {
+    {"throttling.iops-total", "iops", &block::ThrottleLimits::iops},
+    {"throttling.iops-read", "iops_rd", &block::ThrottleLimits::iops_rd},
+    {"throttling.iops-write", "iops_wr", &block::ThrottleLimits::iops_wr},
+    {"throttling.bps-total", "bps", &block::ThrottleLimits::bps},
+    {"throttling.bps-read", "bps_rd", &block::ThrottleLimits::bps_rd},
+    {"throttling.bps-write", "bps_wr", &block::ThrottleLimits::bps_wr},
+    {"throttling.iops-total-max", "iops_max", &block::ThrottleLimits::iops_max},
+    {"throttling.iops-read-max", "iops_rd_max", &block::ThrottleLimits::iops_rd_max},
+    {"throttling.iops-write-max", "iops_wr_max", &block::ThrottleLimits::iops_wr_max},
+    {"throttling.bps-total-max", "bps_max", &block::ThrottleLimits::bps_max},
+    {"throttling.bps-read-max", "bps_rd_max", &block::ThrottleLimits::bps_rd_max},
+    {"throttling.bps-write-max", "bps_wr_max", &block::ThrottleLimits::bps_wr_max},
+    {"throttling.iops-total-max-length", "", &block::ThrottleLimits::iops_max_length},
+    {"throttling.iops-read-max-length", "", &block::ThrottleLimits::iops_rd_max_length},
+    {"throttling.iops-write-max-length", "", &block::ThrottleLimits::iops_wr_max_length},
+    {"throttling.bps-total-max-length", "", &block::ThrottleLimits::bps_max_length},
+    {"throttling.bps-read-max-length", "", &block::ThrottleLimits::bps_rd_max_length},
+    {"throttling.bps-write-max-length", "", &block::ThrottleLimits::bps_wr_max_length},
+    {"throttling.iops-size", "iops_size", &block::ThrottleLimits::iops_size},
+};
+
 bool is_drive_key(std::string_view k) {
     for (auto d : kDriveKeys)
         if (d == k) return true;
-    return k.starts_with("throttling.");
+    for (const auto& t : kThrottleKeys)
+        if (t.key == k || (!t.alias.empty() && t.alias == k)) return true;
+    return k == "throttling.group" || k == "group";
+}
+
+// The option under its name or its legacy alias (QEMU's qemu_opt_rename refuses both).
+Result<std::optional<std::string>> aliased(const KeyValList& kv, std::string_view key, std::string_view alias) {
+    auto v = kv.get(key);
+    if (alias.empty()) return v;
+    auto a = kv.get(alias);
+    if (v && a) return fail("'{}' and its alias '{}' can't be used at the same time", key, alias);
+    return v ? v : a;
+}
+
+// blockdev.c extract_common_blockdev_options: the limits, then throttle_is_valid.
+Result<block::ThrottleLimits> parse_throttling(const KeyValList& kv) {
+    block::ThrottleLimits t;
+    for (const auto& k : kThrottleKeys)
+        if (auto v = TRY(aliased(kv, k.key, k.alias))) t.*k.member = TRY(parse_uint(*v, k.key));
+    if (auto g = TRY(aliased(kv, "throttling.group", "group"))) t.group = *g;
+    TRY(block::validate_throttle(t));
+    return t;
 }
 
 } // namespace
@@ -66,6 +115,7 @@ Result<DriveSpec> parse_drive(std::string_view text) {
             return fail("aio=native was specified, but it requires cache.direct=on, which was not specified.");
     }
     d.backend.aio = d.flags.aio;
+    d.backend.aio_explicit = kv.has("aio");
     // -drive readonly= is QemuOpts' alias of read-only (the message names read-only).
     if (auto v = kv.get("readonly")) d.flags.read_only = TRY(parse_bool(*v, "read-only"));
     if (auto v = kv.get("read-only")) d.flags.read_only = TRY(parse_bool(*v, "read-only"));
@@ -96,6 +146,7 @@ Result<DriveSpec> parse_drive(std::string_view text) {
             return fail("'{}' invalid read error action", *v);
         d.backend.on_read_error = *m;
     }
+    d.throttle = TRY(parse_throttling(kv));
     if (auto v = kv.get("snapshot")) {
         d.snapshot = TRY(parse_bool(*v, "snapshot"));
         d.snapshot_given = true;

@@ -23,6 +23,9 @@ struct DriveSpec {
     block::OpenFlags flags;
     block::CacheMode cache;
     block::BackendOptions backend;
+    // throttling.* (and the legacy iops=, bps_rd=, ... aliases), validated as QEMU's
+    // throttle_is_valid; applied to the drive's backend (query-block shows it).
+    block::ThrottleLimits throttle;
     bool snapshot = false;
     bool snapshot_given = false; // snapshot= was on the option (the global -snapshot only sets a default)
     // Other keys: the format's own options (QEMU passes them down and the format refuses

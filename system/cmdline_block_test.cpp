@@ -51,6 +51,37 @@ TEST(CmdlineBlock, DriveValues) {
     EXPECT_FALSE(wt->backend.write_cache);
 }
 
+TEST(CmdlineBlock, DriveThrottlingAndSnapshot) {
+    auto d = parse_drive("file=/x,if=none,iops=10,throttling.bps-read=1000,throttling.bps-read-max=2000,"
+                         "throttling.bps-read-max-length=3,iops_size=0x200,group=g,snapshot=on,aio=io_uring");
+    ASSERT_TRUE(d) << d.error().msg;
+    EXPECT_EQ(d->throttle.iops, 10u);
+    EXPECT_EQ(d->throttle.bps_rd, 1000u);
+    EXPECT_EQ(d->throttle.bps_rd_max, 2000u);
+    EXPECT_EQ(d->throttle.bps_rd_max_length, 3u);
+    EXPECT_EQ(d->throttle.iops_size, 512u);
+    EXPECT_EQ(d->throttle.group, "g");
+    EXPECT_TRUE(d->throttle.enabled());
+    EXPECT_TRUE(d->format_options.empty());
+    EXPECT_TRUE(d->snapshot && d->snapshot_given);
+    EXPECT_TRUE(d->backend.aio_explicit);
+    auto plain = parse_drive("file=/x,if=none");
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain->throttle.enabled());
+    EXPECT_FALSE(plain->snapshot_given);
+    EXPECT_FALSE(plain->backend.aio_explicit);
+    auto bogus = parse_drive("file=/x,if=none,throttling.bogus=1");
+    ASSERT_TRUE(bogus);
+    ASSERT_EQ(bogus->format_options.size(), 1u);
+    EXPECT_EQ(bogus->format_options[0].first, "throttling.bogus");
+    auto both = parse_drive("file=/x,if=none,bps=1,throttling.bps-total=2");
+    ASSERT_FALSE(both);
+    EXPECT_EQ(both.error().msg, "'throttling.bps-total' and its alias 'bps' can't be used at the same time");
+    auto bad = parse_drive("file=/x,if=none,throttling.iops-total-max=5");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().msg, "bps_max/iops_max require corresponding bps/iops values");
+}
+
 TEST(CmdlineBlock, BlockdevKeyvalTyping) {
     auto j = parse_blockdev("driver=qcow2,node-name=n,read-only=on,cache.direct=on,backing=,"
                             "file.driver=file,file.filename=/x,file.aio-max-batch=4,l2-cache-size=65536");

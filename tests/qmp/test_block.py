@@ -8,6 +8,7 @@ nested and referenced children, its errors), compared whole with QEMU's replies.
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -79,7 +80,23 @@ class BlockCmdlineTest(BlockBase):
                      ["-drive", "file=/nonexistent,if=none"],
                      ["-drive", "file=r.raw,if=none,id=1x"],
                      ["-drive", "file=r.raw,if=none,readonly=x"],
-                     ["-drive", "file=r.raw,if=bogus"]):
+                     ["-drive", "file=r.raw,if=bogus"],
+                     # throttling.* (and the legacy names): QemuOpts numbers, throttle_is_valid
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total=abc"],
+                     ["-drive", "file=r.raw,if=none,throttling.bps-total=1k"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total=18446744073709551616"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total=-1"],
+                     ["-drive", "file=r.raw,if=none,throttling.bps-total=1000000000000001"],
+                     ["-drive", "file=r.raw,if=none,throttling.bps-total=10,throttling.bps-read=5"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total=10,throttling.iops-total-max=5"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total-max=5"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total=1,throttling.iops-total-max=2,"
+                                "throttling.iops-total-max-length=0"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-total-max-length=5"],
+                     ["-drive", "file=r.raw,if=none,throttling.iops-size=10"],
+                     ["-drive", "file=r.raw,if=none,throttling.bogus=1"],
+                     ["-drive", "file=r.raw,if=none,bps_rd=-1"],
+                     ["-drive", "file=r.raw,if=none,iops=5,throttling.iops-total=6"]):
             with self.subTest(args=args):
                 self.check_same_error(args)
 
@@ -88,6 +105,61 @@ class BlockCmdlineTest(BlockBase):
                               "node-name": "libvirt-1-storage", "auto-read-only": True,
                               "discard": "unmap", "cache": {"direct": False, "no-flush": False}})
         self.assertIsNone(startup_error(os.path.abspath(binary_under_test()), ["-blockdev", storage], self.dir))
+
+
+class AioExplicitTest(BlockBase):
+    """io_uring_setup refused (strace's fault injection, as a sandbox would): an explicit
+    aio=io_uring fails as QEMU's does; nemu's default (io_uring) falls back to threads."""
+
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("strace"):
+            self.skipTest("strace not installed")
+
+    def under_strace(self, binary, args):
+        p = subprocess.run(["strace", "-f", "-o", "/dev/null", "-e", "trace=io_uring_setup",
+                            "-e", "inject=io_uring_setup:error=EPERM",
+                            binary, "-M", "none", "-display", "none", "-S", "-qmp", "stdio"] + args,
+                           input=b'{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+                           capture_output=True, cwd=self.dir, timeout=60)
+        for line in p.stderr.decode(errors="replace").splitlines():
+            prog, _, rest = line.partition(": ")
+            if "qemu-system" in prog or "nemu-system" in prog:
+                return rest
+        return None
+
+    def test_explicit_io_uring_refused(self):
+        if not oracle_available():
+            self.skipTest("oracle %s not installed" % oracle_binary())
+        args = ["-drive", "if=none,id=d0,format=raw,file=r.raw,aio=io_uring"]
+        theirs = self.under_strace(oracle_binary(), ["-accel", "tcg"] + args)
+        mine = self.under_strace(os.path.abspath(binary_under_test()), args)
+        self.assertEqual(theirs, "-drive if=none,id=d0,format=raw,file=r.raw,aio=io_uring: "
+                                 "Unable to use io_uring: failed to init linux io_uring ring")
+        self.assertEqual(mine, theirs)
+
+    def test_default_falls_back(self):
+        self.assertIsNone(self.under_strace(os.path.abspath(binary_under_test()),
+                                            ["-drive", "if=none,id=d0,format=raw,file=r.raw"]))
+
+
+class DriveThrottleQueryTest(BlockBase):
+    """-drive throttling.* as query-block shows it, against QEMU."""
+
+    def test_query_block(self):
+        args = ["-drive", "if=none,id=d0,format=raw,file=%s,iops=10,throttling.bps-read=1000,"
+                          "throttling.bps-read-max=2000,throttling.bps-read-max-length=3,iops_size=512"
+                % self.path("r.raw"),
+                "-drive", "if=none,id=d1,format=qcow2,file=%s,throttling.bps-total=1048576,"
+                          "throttling.iops-write=5,throttling.iops-write-max=50,group=g1"
+                % self.path("a.qcow2"),
+                "-drive", "if=none,id=d2,format=raw,file=%s,throttling.group=g2"
+                % self.path("r2.raw")]
+        subprocess.run(["qemu-img", "create", "-q", "-f", "raw", "r2.raw", "64k"], cwd=self.dir, check=True)
+        mine, theirs = self.both(args, [("query-block", {})])
+        self.assertEqual(mask_auto_names(mine), mask_auto_names(theirs))
+        d0 = mine[0]["return"][0]["inserted"]
+        self.assertEqual((d0["iops"], d0["bps_rd"], d0["bps_rd_max"], d0["group"]), (10, 1000, 2000, "d0"))
 
 
 class BlockQmpTest(BlockBase):
