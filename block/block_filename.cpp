@@ -117,6 +117,8 @@ bool needs_json(const BlockNode& node) {
 
 bool backing_overridden(const BlockNode& node) {
     if (!node.backing_explicit()) return false;
+    // bs->auto_backing_file is the header's name as written: a relative header name given
+    // an explicit backing node by absolute path counts as overridden (checked live).
     const std::string header = node.header_backing_name();
     if (const BlockNode* b = node.backing_child()) return header != node_filename(*b);
     return !header.empty();

@@ -271,8 +271,6 @@ class BlockdevAddTest(BlockBase):
     def test_add_query_delete(self):
         f = lambda name: self.path(name)
         reqs = [("blockdev-add", {"driver": "file", "filename": f("r.raw"), "node-name": "rf"}),
-                # FIXME(#6): with offset/size QEMU names the node by a "json:{...}" pseudo
-                # file name, which nemu does not build; offset/size are checked in block_open_test.
                 ("blockdev-add", {"driver": "raw", "file": "rf", "node-name": "rr"}),
                 ("blockdev-add", {"driver": "qcow2", "node-name": "q",
                                   "file": {"driver": "file", "filename": f("a.qcow2"),
@@ -299,6 +297,38 @@ class BlockdevAddTest(BlockBase):
         for (name, kw), a, b in zip(reqs, mine, theirs):
             with self.subTest(cmd=name, args=kw):
                 self.assertEqual(mask_auto_names(a), mask_auto_names(b))
+
+    def test_json_file_names(self):
+        """Nodes whose options a plain file name cannot say: QEMU's json:{...} names
+        (bdrv_refresh_filename), in QDict's member order, nested and as backing."""
+        for args in (["-f", "raw", "r1.raw", "1M"], ["-f", "raw", "r2.raw", "1M"],
+                     ["-f", "qcow2", "b.qcow2", "1M"], ["-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "o.qcow2"],
+                     ["-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "o2.qcow2"],
+                     ["-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "o3.qcow2"]):
+            subprocess.run(["qemu-img", "create", "-q"] + args, cwd=self.dir, check=True)
+        f = lambda name: {"driver": "file", "filename": self.path(name)}  # noqa: E731
+        reqs = [("blockdev-add", {"driver": "raw", "node-name": "a", "offset": 512, "file": f("r.raw")}),
+                # (one node per file: nemu's image locks refuse a second writer in-process)
+                ("blockdev-add", {"driver": "raw", "node-name": "s", "offset": 0, "size": 4096,
+                                  "file": dict(f("r1.raw"), **{"node-name": "sf"})}),
+                ("blockdev-add", {"driver": "raw", "node-name": "nest", "file": "a"}),
+                ("blockdev-add", {"driver": "raw", "node-name": "sz", "size": 8192, "file": f("r2.raw")}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "n1", "backing": None, "file": f("o.qcow2")}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "bn", "file": f("b.qcow2")}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "n2", "backing": "bn", "file": f("o2.qcow2")}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "an", "backing": None, "file": f("a.qcow2")}),
+                ("blockdev-add", {"driver": "qcow2", "node-name": "n3", "backing": "an", "file": f("o3.qcow2")}),
+                ("query-named-block-nodes", {}),
+                ("query-named-block-nodes", {"flat": True})]
+        mine, theirs = self.both([], reqs)
+        for (name, kw), a, b in zip(reqs, mine, theirs):
+            with self.subTest(cmd=name, args=kw):
+                self.assertEqual(mask_auto_names(a), mask_auto_names(b))
+        names = {n["node-name"]: n["file"] for n in mine[-1]["return"]}
+        self.assertTrue(names["a"].startswith('json:{"offset": 512, "driver": "raw", "file": '), names["a"])
+        # The header says "b.qcow2", the backing node is named by its absolute path.
+        self.assertTrue(names["n2"].startswith('json:{"backing": {"driver": "qcow2", '), names["n2"])
+        self.assertEqual(names["bn"], self.path("b.qcow2"))
 
     def test_vpc_and_header_backing(self):
         for args in (["-f", "vpc", "v.vhd", "1M"], ["-f", "vpc", "-o", "subformat=fixed", "vf.vhd", "1M"],
