@@ -55,6 +55,7 @@ inline constexpr uint64_t kPciMmio32Base = 0xC000'0000;
 inline constexpr uint64_t kPciMmio32Size = 0x2000'0000;   // 512 MiB
 inline constexpr uint64_t kEcamBase = 0xE000'0000;
 inline constexpr uint64_t kEcamSize = 0x1000'0000;        // 256 buses x 1 MiB
+inline constexpr uint8_t kPciLastBus = 0;                  // the buses ACPI describes: pcie.0
 inline constexpr uint64_t kPciMmio64MinBase = 0xC0'0000'0000;
 inline constexpr uint64_t kPciMmio64Size = 0x40'0000'0000;   // 256 GiB
 inline constexpr uint16_t kSerialPort = 0x3f8;
