@@ -7,7 +7,8 @@
 // memory table (guest-physical -> nemu's virtual addresses), takes the driver's doorbells from
 // the kick eventfd and signals used buffers on the call eventfd.
 //
-// Thread: created on the main loop (-netdev / netdev_add); every ioctl on the main loop.
+// Thread: created on the main loop (-netdev / netdev_add); every ioctl on the main loop except
+// set_vring_call, which also runs on the vCPU thread that masks or unmasks an MSI-X vector.
 
 #include <cstdint>
 #include <memory>
