@@ -1,5 +1,6 @@
 // Tap over the real /dev/net/tun (skipped where the test may not create interfaces).
 #include "net/tap.h"
+#include "net/net_test_support.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,13 +12,7 @@
 namespace nemu::net {
 namespace {
 
-bool tun_usable() {
-    UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-    if (!fd) return false;
-    ifreq ifr{};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    return ::ioctl(fd.get(), TUNSETIFF, &ifr) == 0;
-}
+using test_support::tun_usable;
 
 FdResolver no_fds() {
     return [](std::string_view n) -> Result<UniqueFd> { return fail("no fd {}", n); };

@@ -12,6 +12,7 @@
 
 #include "net/netdev.h"
 #include "net/tap.h"
+#include "net/net_test_support.h"
 
 namespace nemu::net {
 namespace {
@@ -103,13 +104,7 @@ TEST(TapVhostOptions, ParsedAsQemusOptsAndJsonVisitors) {
     EXPECT_EQ(o->vhostforce, true);
 }
 
-bool tun_usable() {
-    UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-    if (!fd) return false;
-    ifreq ifr{};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    return ::ioctl(fd.get(), TUNSETIFF, &ifr) == 0;
-}
+using test_support::tun_usable;
 
 // fd names: "tap" is a fresh tap queue; anything else opens /dev/null (a fd that is not vhost).
 FdResolver fds() {
