@@ -74,31 +74,15 @@ def main():
 
     names = vmrun.select_vmms(ap, opts, MACHINES, "boot.py")
 
-    errors = {}
-    active = list(names)
-    for _ in range(opts.warmup):
-        for n in list(active):
-            try:
-                boot_once(n, opts)
-            except vmrun.VmError as e:
-                errors[n] = str(e)
-                active.remove(n)
-                print("boot.py: warm-up boot failed, %s left out:\n%s" % (n, e), file=sys.stderr)
-
+    alt = vmrun.Alternation(names, lambda n: boot_once(n, opts), "boot.py", MACHINES)
+    alt.warm_up(opts.warmup)
     times = {n: [] for n in MACHINES}
     uptimes = {n: [] for n in MACHINES}    # guest uptime at the marker, s
-    failures = {n: 0 for n in MACHINES}
-    for _ in range(opts.runs):
-        for n in active:
-            try:
-                ms, up = boot_once(n, opts)
-                times[n].append(ms)
-                if up is not None:
-                    uptimes[n].append(up)
-            except vmrun.VmError as e:
-                failures[n] += 1
-                errors[n] = str(e)
-                print("boot.py: boot failed (%s):\n%s" % (n, e), file=sys.stderr)
+    for _, n, (ms, up) in alt.rounds(opts.runs):
+        times[n].append(ms)
+        if up is not None:
+            uptimes[n].append(up)
+    errors, failures = alt.errors, alt.failures
 
     res = {n: vmrun.summary(times[n]) for n in MACHINES}
     nemu_m = vmrun.median_of(res, "nemu")
@@ -136,7 +120,7 @@ def main():
     print()
     print("%d alternating runs each (%s) after %d warm-up boot(s); `-cpu %s -m %s -smp 1 "
           "-nodefaults`; kernel `%s`, initrd `%s`, command line `%s`. Goal: nemu/microvm < 1." % (
-              opts.runs, ", ".join(active) or "none", opts.warmup,
+              opts.runs, ", ".join(alt.active) or "none", opts.warmup,
               "host" if opts.accel == "kvm" else "max (QEMU), host (nemu)", opts.mem,
               os.path.basename(opts.kernel), os.path.basename(opts.initrd), opts.append))
     return 1 if any(failures.values()) else 0

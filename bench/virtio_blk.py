@@ -170,18 +170,13 @@ def describe(w):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     vmrun.add_vmm_options(ap, MACHINES, "nemu,microvm")
-    k, i = vmrun.lab_guest()
-    ap.add_argument("--kernel", default=k, required=k is None)
-    ap.add_argument("--initrd", default=i, required=i is None,
-                    help="the lab's initrd-l2.gz (busybox + virtio-pci modules)")
-    ap.add_argument("--append", default=vmrun.DEFAULT_APPEND,
-                    help="kernel command line before rdinit=/blkbench=, the same for every "
-                         "VMM (default: %(default)s)")
+    vmrun.add_device_bench_options(
+        ap, "the lab's initrd-l2.gz (busybox + virtio-pci modules)",
+        "kernel command line before rdinit=/blkbench=, the same for every VMM "
+        "(default: %(default)s)", "seconds per console line")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seconds", type=int, default=8, help="per workload (guest clock)")
     ap.add_argument("--workloads", default=DEFAULT_WORKLOADS, help="MODE:BS:QD,...")
-    ap.add_argument("--mem", default="256M")
     ap.add_argument("--dir", default="/dev/shm", help="where the image goes")
     ap.add_argument("--image-size", default="1G")
     ap.add_argument("--cache", default="auto", help="auto (none if O_DIRECT works), none, "
@@ -189,10 +184,6 @@ def main():
     ap.add_argument("--aio", default="io_uring")
     ap.add_argument("--iothread", action="store_true",
                     help="-object iothread,id=io0 and iothread=io0 on the device, both VMMs")
-    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per console line")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--build-only", action="store_true",
-                    help="build the guest initramfs into the cache, print its path, exit")
     opts = ap.parse_args()
     try:
         opts.workload_list = parse_workloads(opts.workloads)
@@ -220,37 +211,18 @@ def main():
 
 
 def run(opts, names):
-    errors = {}
-    active = list(names)
-    for _ in range(opts.warmup):
-        for n in list(active):
-            try:
-                boot_once(n, opts)
-            except vmrun.VmError as e:
-                errors[n] = str(e)
-                active.remove(n)
-                print("virtio_blk.py: warm-up boot failed, %s left out:\n%s" % (n, e),
-                      file=sys.stderr)
-
+    alt = vmrun.Alternation(names, lambda n: boot_once(n, opts), "virtio_blk.py", MACHINES)
+    alt.warm_up(opts.warmup)
     samples = {n: {w: [] for w in opts.workload_list} for n in MACHINES}
-    by_round = []   # [{vmm: result}] per round, for the paired ratios
-    failures = {n: 0 for n in MACHINES}
-    for r in range(opts.runs):
-        by_round.append({})
-        for n in active:
-            try:
-                res = boot_once(n, opts)
-            except vmrun.VmError as e:
-                failures[n] += 1
-                errors[n] = str(e)
-                print("virtio_blk.py: run failed (%s):\n%s" % (n, e), file=sys.stderr)
-                continue
-            by_round[-1][n] = res
-            for w in opts.workload_list:
-                samples[n][w].append(res[w])
-            print("virtio_blk.py: round %d %s: %s" % (r + 1, n, "  ".join(
-                "%s=%.0f" % (w, res[w]["iops" if w.startswith("randread") else "mibps"])
-                for w in opts.workload_list)), file=sys.stderr, flush=True)
+    by_round = [{} for _ in range(opts.runs)]   # [{vmm: result}] per round, for the paired ratios
+    for r, n, res in alt.rounds(opts.runs):
+        by_round[r][n] = res
+        for w in opts.workload_list:
+            samples[n][w].append(res[w])
+        print("virtio_blk.py: round %d %s: %s" % (r + 1, n, "  ".join(
+            "%s=%.0f" % (w, res[w]["iops" if w.startswith("randread") else "mibps"])
+            for w in opts.workload_list)), file=sys.stderr, flush=True)
+    errors, failures = alt.errors, alt.failures
 
     def stat(n, w, key):
         return vmrun.summary([s[key] for s in samples[n][w]])
@@ -311,7 +283,7 @@ def run(opts, names):
     print("%d alternating boots each (%s; runs ok: %s) after %d warm-up boot(s), %d s per "
           "workload in the guest (O_DIRECT, Linux AIO on /dev/vda); image: %s raw in %s, "
           "`cache=%s,aio=%s`%s; `-cpu host -m %s -smp 1`. Goal: ratio >= 1." % (
-              opts.runs, ", ".join(active) or "none",
+              opts.runs, ", ".join(alt.active) or "none",
               ", ".join("%s %d/%d" % (n, len(samples[n][opts.workload_list[0]]), opts.runs)
                         for n in names), opts.warmup, opts.seconds, opts.image_size, opts.dir,
               opts.cache, opts.aio, ", iothread" if opts.iothread else "", opts.mem))

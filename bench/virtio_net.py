@@ -176,24 +176,16 @@ ROWS = [
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     vmrun.add_vmm_options(ap, MACHINES, "nemu,microvm")
-    k, i = vmrun.lab_guest()
-    ap.add_argument("--kernel", default=k, required=k is None)
-    ap.add_argument("--initrd", default=i, required=i is None,
-                    help="the lab's initrd-l2.gz (busybox, virtio-pci modules, shell on ttyS0)")
-    ap.add_argument("--append", default=vmrun.DEFAULT_APPEND,
-                    help="kernel command line, the same for every VMM (default: %(default)s)")
+    vmrun.add_device_bench_options(
+        ap, "the lab's initrd-l2.gz (busybox, virtio-pci modules, shell on ttyS0)",
+        "kernel command line, the same for every VMM (default: %(default)s)",
+        "seconds to the guest's shell")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--seconds", type=int, default=10, help="TCP send time (guest clock)")
     ap.add_argument("--pings", type=int, default=50)
     ap.add_argument("--ping-interval", type=float, default=0.05)
     ap.add_argument("--sender", choices=("netbench", "nc"), default="netbench")
     ap.add_argument("--vhost", action="store_true", help="vhost=on for both VMMs")
-    ap.add_argument("--mem", default="256M")
-    ap.add_argument("--timeout", type=float, default=180.0, help="seconds to the guest's shell")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--build-only", action="store_true",
-                    help="build the guest initramfs into the cache, print its path, exit")
     opts = ap.parse_args()
 
     try:
@@ -214,39 +206,20 @@ def main():
 
 
 def run(opts, names):
-    errors = {}
-    active = list(names)
-    for _ in range(opts.warmup):
-        for n in list(active):
-            try:
-                boot_once(n, opts)
-            except vmrun.VmError as e:
-                errors[n] = str(e)
-                active.remove(n)
-                print("virtio_net.py: warm-up boot failed, %s left out:\n%s" % (n, e),
-                      file=sys.stderr)
-
-    by_round = []   # [{vmm: result}]
-    failures = {n: 0 for n in MACHINES}
-    for r in range(opts.rounds):
-        by_round.append({})
-        for n in active:
-            try:
-                res = boot_once(n, opts)
-            except vmrun.VmError as e:
-                failures[n] += 1
-                errors[n] = str(e)
-                print("virtio_net.py: run failed (%s):\n%s" % (n, e), file=sys.stderr)
-                continue
-            by_round[-1][n] = res
-            print("virtio_net.py: round %d %s: tcp %.1f MiB/s (guest %s), %.2f ms CPU/MiB "
-                  "(%.2f outside the guest); "
-                  "ping median %.3f ms (%.3f-%.3f, %d lost)" % (
-                      r + 1, n, res["tcp"]["mibps"], vmrun.fmt(res["tcp"]["guest_mibps"]),
-                      res["tcp"]["cpu_ms_per_mib"], res["tcp"]["cpu_out_ms_per_mib"],
-                      res["ping"]["rtt_ms"],
-                      res["ping"]["rtt_min_ms"], res["ping"]["rtt_max_ms"],
-                      res["ping"]["loss"]), file=sys.stderr, flush=True)
+    alt = vmrun.Alternation(names, lambda n: boot_once(n, opts), "virtio_net.py", MACHINES)
+    alt.warm_up(opts.warmup)
+    by_round = [{} for _ in range(opts.rounds)]   # [{vmm: result}]
+    for r, n, res in alt.rounds(opts.rounds):
+        by_round[r][n] = res
+        print("virtio_net.py: round %d %s: tcp %.1f MiB/s (guest %s), %.2f ms CPU/MiB "
+              "(%.2f outside the guest); "
+              "ping median %.3f ms (%.3f-%.3f, %d lost)" % (
+                  r + 1, n, res["tcp"]["mibps"], vmrun.fmt(res["tcp"]["guest_mibps"]),
+                  res["tcp"]["cpu_ms_per_mib"], res["tcp"]["cpu_out_ms_per_mib"],
+                  res["ping"]["rtt_ms"],
+                  res["ping"]["rtt_min_ms"], res["ping"]["rtt_max_ms"],
+                  res["ping"]["loss"]), file=sys.stderr, flush=True)
+    errors, failures = alt.errors, alt.failures
     load = os.getloadavg()
 
     def samples(n, key, metric):
@@ -310,7 +283,7 @@ def run(opts, names):
           "%d s (guest clock), receiver in the namespace times first byte -> EOF; ping: "
           "busybox `ping -c %d -i %s` host -> guest; `-netdev tap,...,vhost=%s`, `-cpu host "
           "-m %s -smp 1`; L1 load average at the end %.2f %.2f %.2f. Goal: >= 1." % (
-              opts.rounds, ", ".join(active) or "none",
+              opts.rounds, ", ".join(alt.active) or "none",
               ", ".join("%s %d/%d" % (n, len(samples(n, "tcp", "mibps")), opts.rounds)
                         for n in names), opts.warmup,
               "bench/guest/netbench (256 KiB writes)" if opts.sender == "netbench"

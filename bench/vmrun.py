@@ -66,6 +66,21 @@ def add_guest_options(ap):
     ap.add_argument("--marker", default=MARKER, help="default: %(default)s")
 
 
+def add_device_bench_options(ap, initrd_help, append_help, timeout_help):
+    """The options the in-guest device benches share: the lab guest (--kernel, --initrd,
+    --append), --warmup, --mem, --timeout, --json and --build-only."""
+    k, i = lab_guest()
+    ap.add_argument("--kernel", default=k, required=k is None)
+    ap.add_argument("--initrd", default=i, required=i is None, help=initrd_help)
+    ap.add_argument("--append", default=DEFAULT_APPEND, help=append_help)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--mem", default="256M")
+    ap.add_argument("--timeout", type=float, default=180.0, help=timeout_help)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the guest initramfs into the cache, print its path, exit")
+
+
 # ------------------------------------------------------------------------------------------
 # which VMMs, and their command lines
 
@@ -174,6 +189,45 @@ def guest_initrd(base_initrd, tag, programs=(), files=()):
 
 class VmError(RuntimeError):
     pass
+
+
+class Alternation:
+    """The benches' run order: untimed warm-up boots of each VMM (one whose warm-up fails is
+    left out), then rounds that boot each VMM left once, alternating, so load drifting over
+    minutes hits both alike. A failed boot is counted and reported, never fatal.
+
+    boot(name) -> result, raising VmError on failure; prog names the script in messages."""
+
+    def __init__(self, names, boot, prog, choices):
+        self.active = list(names)
+        self.boot = boot
+        self.prog = prog
+        self.errors = {}
+        self.failures = {n: 0 for n in choices}
+
+    def warm_up(self, count):
+        for _ in range(count):
+            for n in list(self.active):
+                try:
+                    self.boot(n)
+                except VmError as e:
+                    self.errors[n] = str(e)
+                    self.active.remove(n)
+                    print("%s: warm-up boot failed, %s left out:\n%s" % (self.prog, n, e),
+                          file=sys.stderr)
+
+    def rounds(self, count):
+        """Yields (round index, VMM name, result) for every boot that succeeded."""
+        for r in range(count):
+            for n in self.active:
+                try:
+                    res = self.boot(n)
+                except VmError as e:
+                    self.failures[n] += 1
+                    self.errors[n] = str(e)
+                    print("%s: run failed (%s):\n%s" % (self.prog, n, e), file=sys.stderr)
+                    continue
+                yield r, n, res
 
 
 class Vm:
