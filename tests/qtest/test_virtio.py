@@ -88,6 +88,16 @@ class Vm:
         self.events = [e for e in self.events if e["event"] != name]
         return got
 
+    def wait_event(self, name):
+        """The last `name` event received, reading QMP until one has arrived; the events
+        stay in self.events (call it with no command outstanding)."""
+        while not any(e["event"] == name for e in self.events):
+            self.events.append(self.qmp.recv())
+        return [e for e in self.events if e["event"] == name][-1]
+
+    def event_names(self):
+        return [e["event"] for e in self.events]
+
     def wait_events(self, name, count):
         """The data of the next `count` `name` events, waiting for them: QEMU holds back
         some (VSERPORT_CHANGE: one per port id and second, the last one sent late)."""
@@ -1491,23 +1501,6 @@ class BlkWerrorTest(BlkCase):
         old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         self.addCleanup(signal.signal, signal.SIGXFSZ, old)
 
-    def qmp(self, vm, name, events, **args):
-        """Executes `name`, collecting the events that arrive before its reply."""
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        vm.qmp.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = vm.qmp.recv()
-            if "event" not in reply:
-                return reply
-            events.append(reply)
-
-    def wait_event(self, vm, events, name):
-        while not any(e["event"] == name for e in events):
-            events.append(vm.qmp.recv())
-        return [e for e in events if e["event"] == name][-1]
-
     def limit(self, vm, soft):
         import resource
         pid = vm.machine.proc.pid
@@ -1539,27 +1532,26 @@ class BlkWerrorTest(BlkCase):
         results = []
         for launcher in (self.start, self.start_oracle):
             vm, img, dev, q, r, token, data = self.failing_write(launcher, drive_opts=",werror=stop")
-            events = []
-            io_err = self.wait_event(vm, events, "BLOCK_IO_ERROR")
-            self.wait_event(vm, events, "STOP")
-            names = [e["event"] for e in events]
-            status = self.qmp(vm, "query-status", events)["return"]
-            blk = self.qmp(vm, "query-block", events)["return"][0]
+            vm.events = []
+            io_err = vm.wait_event("BLOCK_IO_ERROR")
+            vm.wait_event("STOP")
+            names = vm.event_names()
+            status = vm.qmp_execute("query-status")["return"]
+            blk = vm.qmp_execute("query-block")["return"][0]
             parked = (q.poll(), r.status())
             # cont with the limit still there: the retry fails again, a second stop
-            more = []
-            self.assertEqual(self.qmp(vm, "cont", more), {"return": {}})
-            self.wait_event(vm, more, "BLOCK_IO_ERROR")
-            self.wait_event(vm, more, "STOP")
-            again = [e["event"] for e in more]
+            vm.events = []
+            self.assertEqual(vm.qmp_execute("cont"), {"return": {}})
+            vm.wait_event("BLOCK_IO_ERROR")
+            vm.wait_event("STOP")
+            again = vm.event_names()
             self.limit(vm, -1)
-            after = []
-            self.assertEqual(self.qmp(vm, "cont", after), {"return": {}})
+            self.assertEqual(vm.qmp_execute("cont"), {"return": {}})
             used = q.wait_used(1)
             final = (used[0][0] == token, used[0][1], r.status(),
                      self.file_bytes(img, WERROR_SECTOR, len(data)) == data,
-                     self.qmp(vm, "query-status", after)["return"]["status"],
-                     self.qmp(vm, "query-block", after)["return"][0].get("io-status"))
+                     vm.qmp_execute("query-status")["return"]["status"],
+                     vm.qmp_execute("query-block")["return"][0].get("io-status"))
             results.append((names, self.event_shape(io_err), status, blk.get("io-status"),
                              parked, again, final))
         self.assertEqual(results[0], results[1])
@@ -1582,12 +1574,12 @@ class BlkWerrorTest(BlkCase):
             for launcher in (self.start, self.start_oracle):
                 vm, img, dev, q, r, token, _ = self.failing_write(launcher, props=props)
                 used = q.wait_used(1)
-                events = []
-                io_err = self.wait_event(vm, events, "BLOCK_IO_ERROR")
-                st = self.qmp(vm, "query-status", events)["return"]["status"]
-                blk = self.qmp(vm, "query-block", events)["return"][0]
+                vm.events = []
+                io_err = vm.wait_event("BLOCK_IO_ERROR")
+                st = vm.qmp_execute("query-status")["return"]["status"]
+                blk = vm.qmp_execute("query-block")["return"][0]
                 results.append((used[0][0] == token, r.status(), self.event_shape(io_err), st,
-                                blk.get("io-status"), [e["event"] for e in events]))
+                                blk.get("io-status"), vm.event_names()))
             self.assertEqual(results[0], results[1], props)
             want = {"device": "d0", "node-name": "<node>", "operation": "write", "action": action,
                     "reason": "File too large"}
@@ -1603,13 +1595,13 @@ class BlkWerrorTest(BlkCase):
         results = []
         for launcher in (self.start, self.start_oracle):
             vm, img, dev, q, r, token, _ = self.failing_write(launcher, props=",werror=stop")
-            events = []
-            self.wait_event(vm, events, "STOP")
+            vm.events = []
+            vm.wait_event("STOP")
             self.limit(vm, -1)
-            self.assertEqual(self.qmp(vm, "system_reset", events), {"return": {}})
-            self.wait_event(vm, events, "RESET")
-            st = self.qmp(vm, "query-status", events)["return"]["status"]
-            self.assertEqual(self.qmp(vm, "cont", events), {"return": {}})
+            self.assertEqual(vm.qmp_execute("system_reset"), {"return": {}})
+            vm.wait_event("RESET")
+            st = vm.qmp_execute("query-status")["return"]["status"]
+            self.assertEqual(vm.qmp_execute("cont"), {"return": {}})
             # (the device is probed again: the reset undid the PCI setup)
             dev = self.open_blk(vm)
             q2, = dev.init()
