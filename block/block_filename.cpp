@@ -24,46 +24,6 @@ unsigned tdb_hash(const std::string& name) {
     return 1103515243u * value + 12345u;
 }
 
-void append_string(std::string& out, const std::string& s) {
-    out += '"';
-    size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        uint32_t cp = c;
-        size_t len = 1;
-        // Decode UTF-8 (qjson.c works on code points); a bad sequence goes out as U+FFFD.
-        if (c >= 0x80) {
-            len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-            if (len == 0 || i + len > s.size()) {
-                cp = 0xFFFD, len = 1;
-            } else {
-                cp = c & (0x7F >> len);
-                for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-            }
-        }
-        i += len;
-        switch (cp) {
-        case '"': out += "\\\""; continue;
-        case '\\': out += "\\\\"; continue;
-        case '\b': out += "\\b"; continue;
-        case '\f': out += "\\f"; continue;
-        case '\n': out += "\\n"; continue;
-        case '\r': out += "\\r"; continue;
-        case '\t': out += "\\t"; continue;
-        default: break;
-        }
-        if (cp > 0xFFFF) {
-            cp -= 0x10000;
-            out += fmt::format("\\u{:04X}\\u{:04X}", 0xD800 | (cp >> 10), 0xDC00 | (cp & 0x3FF));
-        } else if (cp < 0x20 || cp >= 0x7F) {
-            out += fmt::format("\\u{:04X}", cp);
-        } else {
-            out += static_cast<char>(cp);
-        }
-    }
-    out += '"';
-}
-
 void append_value(std::string& out, const Json& v) {
     if (v.is_object()) {
         // Bucket order; within a bucket the last inserted comes first (QLIST_INSERT_HEAD).
@@ -81,7 +41,7 @@ void append_value(std::string& out, const Json& v) {
         for (const auto& [bucket, idx] : order) {
             if (!first) out += ", ";
             first = false;
-            append_string(out, *keys[idx]);
+            append_json_string_qmp(out, *keys[idx]);
             out += ": ";
             append_value(out, v.at(*keys[idx]));
         }
@@ -94,7 +54,7 @@ void append_value(std::string& out, const Json& v) {
         }
         out += ']';
     } else if (v.is_string()) {
-        append_string(out, v.get<std::string>());
+        append_json_string_qmp(out, v.get<std::string>());
     } else if (v.is_boolean()) {
         out += v.get<bool>() ? "true" : "false";
     } else if (v.is_number_unsigned()) {

@@ -49,7 +49,40 @@ uint32_t next_codepoint(std::string_view s, size_t& i) {
     return cp;
 }
 
-void write_string(std::string& out, std::string_view s) {
+
+void newline(std::string& out, bool pretty, int depth) {
+    if (!pretty) return;
+    out += '\n';
+    out.append(static_cast<size_t>(depth) * 4, ' ');
+}
+
+void write_value(std::string& out, const Json& j, bool pretty, int depth) {
+    if (j.is_object() || j.is_array()) {
+        bool obj = j.is_object();
+        out += obj ? '{' : '[';
+        bool first = true;
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            if (!first) out += pretty ? "," : ", ";
+            first = false;
+            newline(out, pretty, depth + 1);
+            if (obj) {
+                append_json_string_qmp(out, it.key());
+                out += ": ";
+            }
+            write_value(out, *it, pretty, depth + 1);
+        }
+        if (!first) newline(out, pretty, depth);
+        out += obj ? '}' : ']';
+    } else if (j.is_string()) {
+        append_json_string_qmp(out, j.get_ref<const std::string&>());
+    } else {
+        out += j.dump();
+    }
+}
+
+} // namespace
+
+void append_json_string_qmp(std::string& out, std::string_view s) {
     out += '"';
     for (size_t i = 0; i < s.size();) {
         uint32_t cp = next_codepoint(s, i);
@@ -74,38 +107,6 @@ void write_string(std::string& out, std::string_view s) {
     }
     out += '"';
 }
-
-void newline(std::string& out, bool pretty, int depth) {
-    if (!pretty) return;
-    out += '\n';
-    out.append(static_cast<size_t>(depth) * 4, ' ');
-}
-
-void write_value(std::string& out, const Json& j, bool pretty, int depth) {
-    if (j.is_object() || j.is_array()) {
-        bool obj = j.is_object();
-        out += obj ? '{' : '[';
-        bool first = true;
-        for (auto it = j.begin(); it != j.end(); ++it) {
-            if (!first) out += pretty ? "," : ", ";
-            first = false;
-            newline(out, pretty, depth + 1);
-            if (obj) {
-                write_string(out, it.key());
-                out += ": ";
-            }
-            write_value(out, *it, pretty, depth + 1);
-        }
-        if (!first) newline(out, pretty, depth);
-        out += obj ? '}' : ']';
-    } else if (j.is_string()) {
-        write_string(out, j.get_ref<const std::string&>());
-    } else {
-        out += j.dump();
-    }
-}
-
-} // namespace
 
 std::string dump_json_qmp(const Json& j, bool pretty) {
     std::string out;

@@ -26,4 +26,8 @@ std::string dump_json(const Json& j);
 // `pretty` indents by four spaces per level (-qmp-pretty).
 std::string dump_json_qmp(const Json& j, bool pretty = false);
 
+// One string as dump_json_qmp writes it (quotes included), appended to `out`: for other
+// text QEMU builds with the same writer (the block layer's json:{...} file names).
+void append_json_string_qmp(std::string& out, std::string_view s);
+
 } // namespace nemu
