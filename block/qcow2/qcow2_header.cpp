@@ -176,7 +176,8 @@ void encode_header_fields(const Header& h, std::span<uint8_t> buf) {
     }
 }
 
-Result<std::vector<Snapshot>> read_snapshots(BlockNode& file, const Header& h, uint64_t file_size) {
+Result<std::vector<Snapshot>> read_snapshots(BlockNode& file, const Header& h, uint64_t file_size,
+                                             uint64_t* table_end) {
     std::vector<Snapshot> out;
     uint64_t off = h.snapshots_offset;
     const uint64_t cs = h.cluster_size();
@@ -213,6 +214,7 @@ Result<std::vector<Snapshot>> read_snapshots(BlockNode& file, const Header& h, u
             return fail("Snapshot L1 table offset invalid");
         out.push_back(std::move(s));
     }
+    if (table_end) *table_end = off;
     return out;
 }
 

@@ -100,7 +100,9 @@ struct Snapshot {
 };
 
 // Reads and validates the snapshot table (read-only: nemu lists snapshots, never applies them).
-Result<std::vector<Snapshot>> read_snapshots(BlockNode& file, const Header& h, uint64_t file_size);
+// table_end, if given, receives the file offset just past the table's last entry.
+Result<std::vector<Snapshot>> read_snapshots(BlockNode& file, const Header& h, uint64_t file_size,
+                                             uint64_t* table_end = nullptr);
 // QEMU's ImageInfo "snapshots" list.
 Json snapshots_json(const std::vector<Snapshot>& s);
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+
+#include "block/qcow2/qcow2_repair.h"
 
 namespace nemu::block::qcow2 {
 
@@ -28,17 +31,34 @@ Result<std::shared_ptr<Qcow2Node>> Qcow2Node::open(std::shared_ptr<BlockNode> fi
     const bool ro = ctx.flags.read_only;
     if (!ro && (h.incompatible_features & kIncompatCorrupt))
         return fail("qcow2: Image is corrupt; cannot be opened read/write");
-    // nemu keeps refcounts exact, so it never leaves an image dirty; one left dirty by QEMU's
-    // lazy refcounts may have refcounts too low, which only a full rebuild can repair.
-    if (!ro && (h.incompatible_features & kIncompatDirty))
-        return fail("qcow2: Image is dirty (lazy refcounts were not written back); repair it with "
-                    "'qemu-img check -r all' before opening it read/write");
+    std::vector<uint8_t> sector0(512, 0);
+    std::copy_n(head.begin(), std::min<size_t>(head.size(), 512), sector0.begin());
+    uint64_t file_len = fsize;
+    // An image left dirty by QEMU's lazy refcounts is repaired on a read-write open, as QEMU
+    // 7.2's qcow2_do_open does (its check with BDRV_FIX_ERRORS | BDRV_FIX_LEAKS, then
+    // qcow2_mark_clean); read-only opens leave it alone. Autoclear features (bitmaps) are
+    // dropped first, so the repair may free their clusters (qcow2.txt, "autoclear").
+    if (!ro && (h.incompatible_features & kIncompatDirty)) {
+        if (h.version >= 3 && h.autoclear_features) {
+            h.autoclear_features = 0;
+            encode_header_fields(h, sector0);
+            TRY(file_pwrite(*file, 0, sector0));
+            TRY(file->flush());
+        }
+        auto rep = repair_dirty_image(*file, h, sector0);
+        if (!rep) {
+            // QEMU's text (error_setg_errno "Could not repair dirty image"); the detail of
+            // what was wrong is only in nemu's own message, which QEMU does not give.
+            const int err = rep.error().sys_errno ? rep.error().sys_errno : EIO;
+            return fail("Could not repair dirty image: {}", std::strerror(err));
+        }
+        file_len = file->length();
+    }
 
     auto node = std::make_shared<Qcow2Node>(file, ro, h);
-    node->m_sector0.assign(512, 0);
-    std::copy_n(head.begin(), std::min<size_t>(head.size(), 512), node->m_sector0.begin());
+    node->m_sector0 = std::move(sector0);
     node->m_size = h.size;
-    node->m_file_end = fsize;
+    node->m_file_end = file_len;
 
     std::vector<uint8_t> raw(uint64_t{h.l1_size} * 8);
     TRY(file_pread(*file, h.l1_table_offset, raw));
@@ -58,7 +78,7 @@ Result<std::shared_ptr<Qcow2Node>> Qcow2Node::open(std::shared_ptr<BlockNode> fi
             return self->write_header();
         });
 
-    node->m_snapshots = TRY(read_snapshots(*file, h, fsize));
+    node->m_snapshots = TRY(read_snapshots(*file, h, file_len));
 
     node->m_backing_explicit = ctx.backing_node || ctx.backing_disabled;
     if (ctx.backing_node) {
