@@ -180,6 +180,81 @@ class QemuReadsWhatNemuWrote(u.TempDirTest):
         self.assertEqual(p.returncode, 1)
 
 
+class DirtyImages(u.TempDirTest):
+    """An image QEMU left dirty (lazy refcounts, killed before the refcounts were written
+    back) is repaired on a read-write open, as QEMU 7.2 does; a read-only open leaves it."""
+
+    def crashed_image(self):
+        img = make_image(self, "qcow2", opts="lazy_refcounts=on")
+        args = ["qemu-io", "-f", "qcow2"]
+        for c in PATTERN_WRITES + ["sigraise 9"]:
+            args += ["-c", c]
+        p = u.run(*args, img, check=False)
+        self.assertEqual(p.returncode, -9, p.stderr)
+        self.assertTrue(self.dirty(img))
+        self.assertNotEqual(qemu_img("check", img, check=False).returncode, 0, "expected refcount errors")
+        return img
+
+    def dirty(self, img):
+        return int.from_bytes(u.read_file(img)[72:80], "big") & 1 == 1
+
+    def raw_of(self, img, name):
+        out = self.path(name)
+        qemu_img("convert", "-U", "-f", "qcow2", "-O", "raw", img, out)
+        return u.read_file(out)
+
+    def test_read_write_open_repairs(self):
+        img = self.crashed_image()
+        expect = self.raw_of(img, "before.raw")
+        nemu_io(img, "read -P 0x11 0 4k", "write -P 0x66 2M 64k", "flush", fmt="qcow2")
+        self.assertFalse(self.dirty(img))
+        self.assert_qemu_check_clean(img)
+        p = qemu_img("check", img, check=False)
+        self.assertIn("No errors were found", p.stdout)
+        self.assertNotIn("leaked", p.stdout)
+        after = self.raw_of(img, "after.raw")
+        self.assertEqual(after[:2 * MiB] + after[2 * MiB + 65536:], expect[:2 * MiB] + expect[2 * MiB + 65536:])
+        self.assertEqual(after[2 * MiB:2 * MiB + 65536], b"\x66" * 65536)
+
+    def test_read_only_open_leaves_it_dirty(self):
+        img = self.crashed_image()
+        before = u.read_file(img)
+        self.assert_same_as_qemu(img, "qcow2")
+        self.assertEqual(u.read_file(img), before)
+
+    def test_too_low_refcount_raised(self):
+        img = make_image(self, "qcow2")
+        qemu_io("qcow2", img, *PATTERN_WRITES)
+        expect = self.raw_of(img, "before.raw")
+        data = bytearray(u.read_file(img))
+        table = int.from_bytes(data[48:56], "big")
+        block = int.from_bytes(data[table:table + 8], "big")
+        last = len(data) // 65536 - 1  # a data cluster: qemu-io allocated it last
+        data[block + 2 * last:block + 2 * last + 2] = b"\0\0"
+        data[79] |= 1
+        with open(img, "wb") as f:
+            f.write(data)
+        self.assertNotEqual(qemu_img("check", img, check=False).returncode, 0)
+        nemu_io(img, "write -P 0x77 3M 128k", "flush", fmt="qcow2")
+        self.assertFalse(self.dirty(img))
+        self.assert_qemu_check_clean(img)
+        after = self.raw_of(img, "after.raw")
+        self.assertEqual(after[:3 * MiB], expect[:3 * MiB])
+        self.assertEqual(after[3 * MiB:3 * MiB + 131072], b"\x77" * 131072)
+
+    def test_unrepairable_dirty_image_fails_cleanly(self):
+        img = self.crashed_image()
+        data = bytearray(u.read_file(img))
+        l1 = int.from_bytes(data[40:48], "big")
+        data[l1:l1 + 8] = ((1 << 63) | (1 << 40)).to_bytes(8, "big")  # L2 table past the end
+        with open(img, "wb") as f:
+            f.write(data)
+        p = nemu_io(img, "read 0 4k", fmt="qcow2", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Could not repair dirty image: Input/output error", p.stderr)
+        self.assertEqual(u.read_file(img), bytes(data))
+
+
 class BrokenImages(u.TempDirTest):
     def assert_clean_failure(self, image, fmt, *commands):
         p = nemu_io(image, *(commands or ("dump " + self.path("out.raw"),)), fmt=fmt, read_only=True, check=False)
