@@ -478,7 +478,7 @@ def main(argv):
                 statistics.median(MODULE_TIMES) if MODULE_TIMES else -1,
                 max(MODULE_TIMES) if MODULE_TIMES else -1, time.monotonic() - t0,
                 "; retried: " + ", ".join(RETRIES) if RETRIES else ""))
-    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+    return 0 if cli.succeeded(result) else 1
 
 
 if __name__ == "__main__":

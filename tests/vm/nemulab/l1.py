@@ -2,7 +2,13 @@
 run inside it get a real /dev/kvm. The host root is shared read-only (9p) under a tmpfs overlay,
 the working directory read-write at the same path; stdout/stderr come back over virtio-serial
 ports (files on the host, streamed live); a heartbeat port lets a watchdog notice a frozen L1
-(~2 in 100 nested boots freeze the whole L1 under TCG), which is retried once on a fresh L1.
+(~2 in 100 nested boots freeze the whole L1 under TCG).
+
+A frozen or dead L1, and a command that exits with vmm.EXIT_GUEST_FAULT (its guest reset by
+itself or stopped making progress: the nested-SVM faults, after which the same L1 often fails
+again or freezes), are retried on a fresh L1, up to NEMU_LAB_L1_ATTEMPTS L1s in all (default 3).
+Every attempt shares one read-write state directory, NEMU_LAB_STATE, in which the lab tests
+record what passed (nemulab/cli.py), so a fresh L1 runs only what is left.
 """
 
 import os
@@ -15,6 +21,7 @@ import tempfile
 import time
 
 from . import artefacts
+from .vmm import EXIT_GUEST_FAULT
 
 QEMU = os.environ.get("NEMU_LAB_QEMU", "qemu-system-x86_64")
 EXIT_TIMEOUT = 124
@@ -35,6 +42,7 @@ class Options:
         self.cpu = os.environ.get("NEMU_LAB_CPU", "max")
         # TCG's thread mode for L1: "multi" (one host thread per vCPU) or "single".
         self.tcg_thread = os.environ.get("NEMU_LAB_TCG_THREAD", "multi")
+        self.l1_attempts = max(1, int(os.environ.get("NEMU_LAB_L1_ATTEMPTS", "3")))
         self.timeout = float(os.environ.get("NEMU_LAB_TIMEOUT", "3600"))
         self.shares = []
         self.env = []
@@ -199,17 +207,28 @@ def _console_tail(run):
 
 
 def run(argv, opts):
-    """Run argv in a fresh L1; exit status = argv's. One visible retry when L1 fails."""
+    """Run argv in a fresh L1; exit status = argv's. A failed L1 or a guest fault is retried
+    visibly on another fresh L1 (opts.l1_attempts in all), with the state directory kept."""
     art = artefacts.ensure()
     old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    state = tempfile.mkdtemp(prefix="nemu-lab-state.", dir=os.environ.get("NEMU_LAB_TMPDIR", "/tmp"))
+    base_env, base_shares = list(opts.env), list(opts.shares)
     try:
-        for attempt in (1, 2):
-            status, froze = _boot_once(art, argv, opts, attempt)
-            if not froze:
+        for attempt in range(1, opts.l1_attempts + 1):
+            opts.env = base_env + ["NEMU_LAB_STATE=" + state, "NEMU_LAB_L1_ATTEMPT=%d" % attempt,
+                                   "NEMU_LAB_L1_ATTEMPTS=%d" % opts.l1_attempts]
+            opts.shares = base_shares + [state]
+            status, l1_failed = _boot_once(art, argv, opts, attempt)
+            if status == EXIT_GUEST_FAULT and attempt < opts.l1_attempts:
+                why = "the command's guest hit a nested-SVM fault (reported above)"
+            elif l1_failed and attempt < opts.l1_attempts:
+                why = "L1 froze or died: a TCG nested-SVM fault, not the command's result"
+            else:
                 return status
-            if attempt == 1:
-                log("RETRY: running the command once more on a fresh L1 (L1 froze or died: a TCG "
-                "nested-SVM fault, not the command's result)")
+            log("RETRY: running the command again on a fresh L1 (attempt %d of %d failed: %s)"
+                % (attempt, opts.l1_attempts, why))
         return status
     finally:
+        opts.env, opts.shares = base_env, base_shares
         signal.signal(signal.SIGTERM, old)
+        shutil.rmtree(state, ignore_errors=True)
