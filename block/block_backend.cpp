@@ -107,6 +107,16 @@ struct BlockBackend::Impl {
 Result<std::unique_ptr<BlockBackend>> BlockBackend::create(std::string name, std::shared_ptr<BlockNode> root,
                                                            EventLoop& home, BackendOptions options) {
     if (!root) return fail("Block backend '{}' has no root node", name);
+    // -blockdev: the protocol node's own explicit aio= (QEMU's is per file node); -drive
+    // gives its aio= in the options.
+    if (!options.aio_explicit) {
+        const BlockNode* proto = root.get();
+        while (proto->file_child()) proto = proto->file_child();
+        if (proto->open_aio()) {
+            options.aio = *proto->open_aio();
+            options.aio_explicit = true;
+        }
+    }
     auto engine = TRY(make_io_engine(options.aio, home, options.aio_explicit));
     auto impl = std::make_unique<Impl>(home, std::move(engine));
     return std::unique_ptr<BlockBackend>(

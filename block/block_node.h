@@ -97,6 +97,11 @@ public:
     // "cache" per node: -blockdev nodes, a snapshot=on overlay); nullopt: the caller's default.
     const std::optional<CacheOptions>& open_cache() const { return m_open_cache; }
     void set_open_cache(const CacheOptions& c) { m_open_cache = c; }
+    // The aio= mode given explicitly for this protocol node (-blockdev file.aio=): a backend
+    // over it uses that mode, and an explicit io_uring has no silent fallback to threads
+    // (QEMU's is the node's own setting). nullopt: not given.
+    const std::optional<AioMode>& open_aio() const { return m_open_aio; }
+    void set_open_aio(AioMode m) { m_open_aio = m; }
 
     // QEMU's "strong runtime options" (block.c append_strong_runtime_options): the driver's
     // options that change what the node shows and that a plain file name cannot say (raw's
@@ -119,6 +124,7 @@ private:
     bool m_read_only;
     std::string m_node_name;
     std::optional<CacheOptions> m_open_cache;
+    std::optional<AioMode> m_open_aio;
 };
 
 // Total byte count of an iovec list.

@@ -119,6 +119,7 @@ std::optional<Locking> parse_locking(std::string_view s) {
 // Names already taken in this open_blockdev() call (nested objects may name nodes too).
 struct OpenState {
     const NodeResolver& resolve;
+    const UringProbe& probe;
     std::set<std::string> names;
 };
 
@@ -283,13 +284,18 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
     if (*driver == "file" || *driver == "host_device") {
         auto filename = TRY(opt_string(o, "filename", path));
         if (!filename) return fail("Parameter '{}filename' is missing", path);
-        if (auto v = TRY(opt_enum<AioMode>(o, "aio", path, parse_aio_mode))) flags.aio = *v;
+        const auto aio = TRY(opt_enum<AioMode>(o, "aio", path, parse_aio_mode));
+        if (aio) flags.aio = *aio;
         if (auto v = TRY(opt_enum<Locking>(o, "locking", path, parse_locking))) flags.locking = *v;
         if (o.contains("pr-manager")) return fail("Parameter '{}pr-manager' is not supported by nemu", path);
         TRY(opt_uint(o, "aio-max-batch", path));
         TRY(opt_bool(o, "drop-cache", path));
         TRY(opt_bool(o, "x-check-cache-dropped", path));
         node = TRY(open_protocol(*filename, flags, *driver == "host_device"));
+        // QEMU sets an explicit io_uring up when the node opens (file-posix.c
+        // raw_open_common, after the file itself) and fails the -blockdev/blockdev-add.
+        if (aio && *aio == AioMode::IoUring) TRY(st.probe());
+        if (aio) node->set_open_aio(*aio);
     } else {
         const BlockFormat* fmt = find_block_format(*driver);
         auto file_it = o.find("file");
@@ -336,7 +342,12 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
 } // namespace
 
 Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve) {
-    OpenState st{resolve, {}};
+    return open_blockdev(options, resolve, [] { return probe_io_uring(); });
+}
+
+Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve,
+                                                 const UringProbe& probe) {
+    OpenState st{resolve, probe, {}};
     try {
         return open_node(options, "", OpenFlags{}, st);
     } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 
 #include "block/block_node.h"
 #include "block/block_types.h"
+#include "block/io_engine.h"
 #include "util/json.h"
 #include "util/result.h"
 
@@ -29,6 +30,11 @@ inline constexpr unsigned kMaxBackingChain = 64;
 // 'x': No such file or directory", "Unknown driver 'foo'" — check against qemu).
 // Nodes created here get the node-name from the options, or none (the caller names them).
 Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve);
+// The same with the io_uring check injected: a file node given aio=io_uring explicitly
+// calls probe once its file is open and fails with its error, as QEMU's raw_open_common
+// does when the ring cannot be set up (the default above is probe_io_uring, io_engine.h).
+Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve,
+                                                 const UringProbe& probe);
 
 // An image by file name: the file protocol, then `format` ("" = probe, as qemu-img does,
 // QEMU's raw-probing rules), then the backing chain the header names (relative names are

@@ -17,7 +17,7 @@ Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home, 
     // 7.2's text (file-posix.c raw_open_common + luring_init; checked with io_uring_setup
     // failing under strace fault injection).
     if (mode == AioMode::IoUring && explicit_mode)
-        return fail("Unable to use io_uring: failed to init linux io_uring ring");
+        return fail("{}", kUringUnavailable);
     const int err = ring.error().sys_errno;
     if (err == ENOSYS || err == EPERM || err == EACCES) return make_thread_engine(home);
     return make_error(std::move(ring).error());

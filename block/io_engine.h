@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "block/block_node.h"
@@ -55,6 +56,15 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(EventLoop& home, unsigned qu
 // is nemu's default; an explicit aio=io_uring (explicit_mode) fails as QEMU 7.2 does:
 // "Unable to use io_uring: failed to init linux io_uring ring".
 Result<std::unique_ptr<IoEngine>> make_io_engine(AioMode mode, EventLoop& home, bool explicit_mode = false);
+
+// QEMU 7.2's error for an explicit aio=io_uring the kernel refuses (file-posix.c
+// raw_open_common's "Unable to use io_uring: " + luring_init's text).
+inline constexpr std::string_view kUringUnavailable = "Unable to use io_uring: failed to init linux io_uring ring";
+// Whether a ring can be set up now (a one-entry ring, closed at once): what an explicit
+// -blockdev file.aio=io_uring checks when the node opens, as QEMU sets its ring up there.
+// Fails with kUringUnavailable.
+Result<> probe_io_uring();
+using UringProbe = std::function<Result<>()>;
 
 // The same with the ring's creation injected (unit tests: a kernel without io_uring).
 using UringEngineFactory = std::function<Result<std::unique_ptr<IoEngine>>(EventLoop& home)>;

@@ -243,3 +243,15 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(EventLoop& home, unsigned qu
 }
 
 } // namespace nemu::block
+
+namespace nemu::block {
+
+Result<> probe_io_uring() {
+    io_uring ring {};
+    const int ret = io_uring_queue_init(1, &ring, 0);
+    if (ret < 0) return io_error(-ret, std::string(kUringUnavailable));
+    io_uring_queue_exit(&ring);
+    return {};
+}
+
+} // namespace nemu::block
