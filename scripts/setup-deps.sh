@@ -21,6 +21,7 @@ PACKAGES=(
     liburing-dev        # block layer: aio=io_uring
     zlib1g-dev libzstd-dev # block layer: compressed qcow2 clusters (deflate and zstd)
     iproute2            # virtio-net tests: ip tuntap/netns/link for the tap and its namespace
+    strace              # block tests: io_uring_setup refused by fault injection (aio=io_uring errors)
 )
 
 force=0

@@ -29,7 +29,7 @@ class BlockdevAio(u.TempDirTest):
     def setUp(self):
         super().setUp()
         if not shutil.which("strace"):
-            self.skipTest("strace not installed")
+            self.fail("strace is needed (scripts/setup-deps.sh installs it)")
         u.qemu_img("create", "-q", "-f", "raw", self.path("r.raw"), "1M")
         u.qemu_img("create", "-q", "-f", "qcow2", self.path("q.qcow2"), "1M")
 

@@ -114,7 +114,7 @@ class AioExplicitTest(BlockBase):
     def setUp(self):
         super().setUp()
         if not shutil.which("strace"):
-            self.skipTest("strace not installed")
+            self.fail("strace is needed (scripts/setup-deps.sh installs it)")
 
     def under_strace(self, binary, args):
         p = subprocess.run(["strace", "-f", "-o", "/dev/null", "-e", "trace=io_uring_setup",
