@@ -6,7 +6,7 @@ ports (files on the host, streamed live); a heartbeat port lets a watchdog notic
 
 A frozen or dead L1, and a command that exits with vmm.EXIT_GUEST_FAULT (its guest reset by
 itself or stopped making progress: the nested-SVM faults, after which the same L1 often fails
-again or freezes), are retried on a fresh L1, up to NEMU_LAB_L1_ATTEMPTS L1s in all (default 5).
+again or freezes), are retried on a fresh L1, up to NEMU_LAB_L1_ATTEMPTS L1s in all (default 8).
 Every attempt shares one read-write state directory, NEMU_LAB_STATE, in which the lab tests
 record what passed (nemulab/cli.py), so a fresh L1 runs only what is left.
 """
@@ -42,7 +42,7 @@ class Options:
         self.cpu = os.environ.get("NEMU_LAB_CPU", "max")
         # TCG's thread mode for L1: "multi" (one host thread per vCPU) or "single".
         self.tcg_thread = os.environ.get("NEMU_LAB_TCG_THREAD", "multi")
-        self.l1_attempts = max(1, int(os.environ.get("NEMU_LAB_L1_ATTEMPTS", "5")))
+        self.l1_attempts = max(1, int(os.environ.get("NEMU_LAB_L1_ATTEMPTS", "8")))
         self.timeout = float(os.environ.get("NEMU_LAB_TIMEOUT", "3600"))
         self.shares = []
         self.env = []
