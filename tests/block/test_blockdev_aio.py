@@ -18,11 +18,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import block_test_util as u  # noqa: E402
+import io_uring_refused  # noqa: E402
+from io_uring_refused import REFUSED  # noqa: E402
 
 NEMU = ""
 QEMU = "qemu-system-x86_64"
-REFUSED = "Unable to use io_uring: failed to init linux io_uring ring"
 
 
 class BlockdevAio(u.TempDirTest):
@@ -36,27 +38,7 @@ class BlockdevAio(u.TempDirTest):
     def run_vmm(self, binary, args, qmp=()):
         """(startup error text after 'binary: ', QMP replies) under io_uring_setup = EPERM."""
         extra = ["-accel", "tcg"] if binary == QEMU else []
-        lines = [{"execute": "qmp_capabilities"}] + list(qmp) + [{"execute": "quit"}]
-        p = subprocess.run(["strace", "-f", "-o", "/dev/null", "-e", "trace=io_uring_setup",
-                            "-e", "inject=io_uring_setup:error=EPERM",
-                            binary, "-M", "none", "-display", "none", "-S", "-qmp", "stdio"] + extra + args,
-                           input="".join(json.dumps(m) + "\n" for m in lines).encode(),
-                           capture_output=True, cwd=self.dir, timeout=60)
-        err = None
-        for line in p.stderr.decode(errors="replace").splitlines():
-            prog, _, rest = line.partition(": ")
-            if "qemu-system" in prog or "nemu-system" in prog:
-                err = rest
-                break
-        replies = []
-        for line in p.stdout.decode(errors="replace").splitlines():
-            try:
-                m = json.loads(line)
-            except ValueError:
-                continue
-            if "return" in m or "error" in m:
-                replies.append(m)
-        return err, replies
+        return io_uring_refused.run(binary, extra + args, self.dir, qmp)
 
     def both(self, args, qmp=()):
         mine = self.run_vmm(NEMU, args, qmp)

@@ -10,10 +10,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 from qmp_harness import QMPTestCase, binary_under_test, oracle_available, oracle_binary
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import io_uring_refused  # noqa: E402
 
 
 def startup_error(binary, args, cwd):
@@ -117,16 +121,7 @@ class AioExplicitTest(BlockBase):
             self.fail("strace is needed (scripts/setup-deps.sh installs it)")
 
     def under_strace(self, binary, args):
-        p = subprocess.run(["strace", "-f", "-o", "/dev/null", "-e", "trace=io_uring_setup",
-                            "-e", "inject=io_uring_setup:error=EPERM",
-                            binary, "-M", "none", "-display", "none", "-S", "-qmp", "stdio"] + args,
-                           input=b'{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
-                           capture_output=True, cwd=self.dir, timeout=60)
-        for line in p.stderr.decode(errors="replace").splitlines():
-            prog, _, rest = line.partition(": ")
-            if "qemu-system" in prog or "nemu-system" in prog:
-                return rest
-        return None
+        return io_uring_refused.run(binary, args, self.dir)[0]
 
     def test_explicit_io_uring_refused(self):
         if not oracle_available():
