@@ -242,10 +242,6 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(EventLoop& home, unsigned qu
     return std::unique_ptr<IoEngine>(std::move(engine));
 }
 
-} // namespace nemu::block
-
-namespace nemu::block {
-
 Result<> probe_io_uring() {
     io_uring ring {};
     const int ret = io_uring_queue_init(1, &ring, 0);
