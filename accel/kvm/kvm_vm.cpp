@@ -198,12 +198,14 @@ Result<> KvmVm::remove_ioeventfd(uint64_t addr, uint32_t len, bool pio, int efd,
 // --- memory listener ------------------------------------------------------------------------
 
 void KvmMemoryListener::region_add(const memory::RamSection& s) {
-    for (uint32_t i = 0; i < m_slots.size(); ++i) {
-        if (m_slots[i].used) continue;
+    uint32_t i = 0;
+    while (i < m_slots.size() && m_slots[i].used) ++i;
+    if (i < m_max_slots) {
         if (auto r = m_vm.set_memory_slot(i, s.gpa, s.size, s.host, 0); !r) {
             if (!m_error) m_error = r.error();
             return;
         }
+        if (i == m_slots.size()) m_slots.emplace_back();
         m_slots[i] = Slot{true, s};
         return;
     }

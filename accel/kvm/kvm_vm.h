@@ -81,7 +81,7 @@ private:
 // kvm_region_del). Thread: main thread (memory listeners run where the tree changes).
 class KvmMemoryListener final : public memory::MemoryListener {
 public:
-    explicit KvmMemoryListener(KvmVm& vm) : m_vm(vm), m_slots(vm.system().nr_memslots()) {}
+    explicit KvmMemoryListener(KvmVm& vm) : m_vm(vm), m_max_slots(vm.system().nr_memslots()) {}
     void region_add(const memory::RamSection& s) override;
     void region_del(const memory::RamSection& s) override;
     // The first error a listener callback hit (callbacks cannot return one); checked by the
@@ -95,6 +95,9 @@ private:
         memory::RamSection section;
     };
     KvmVm& m_vm;
+    // KVM_CAP_NR_MEMSLOTS is 32764 on current kernels while a VM uses a handful: the table
+    // grows on demand up to it (sized up front it was 1.25 MiB of the VMM's resident memory).
+    uint32_t m_max_slots;
     std::vector<Slot> m_slots;
     std::optional<Error> m_error;
 };
