@@ -20,6 +20,7 @@
 #include "system/keyval.h"
 #include "util/size_parse.h"
 #include "system/os_process.h"
+#include "system/process_memory.h"
 #include "system/qtest_frontend.h"
 #include "system/register_types.h"
 #include "system/startup_config.h"
@@ -270,6 +271,11 @@ Result<int> start(Runtime& rt, int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
+    // Before any thread exists (std::thread takes the default stack size when it starts).
+    if (auto r = tune_process_memory(); !r) {
+        std::fprintf(stderr, "%s: %s\n", kProg, r.error().msg.c_str());
+        return 1;
+    }
     Runtime rt;
     auto status = start(rt, argc, argv);
     if (!status) {
