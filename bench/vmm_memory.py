@@ -7,6 +7,7 @@ kernel, initrd and command line, alternating runs.
 
 usage: bench/vmm_memory.py [--kernel K --initrd I] [--nemu PATH] [--qemu PATH] [--runs N]
                            [--marker TEXT] [--append CMDLINE] [--vmms nemu,microvm] [--json]
+                           [--detail]
 
 The VMMs are started exactly as by bench/boot.py (-m 256M by default). When the marker has
 arrived the process is frozen with SIGSTOP (so a guest that powers off right after its
@@ -27,7 +28,7 @@ import sys
 import boot
 import vmrun
 
-HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+\s+(\S+)\s+\S+\s+\S+\s+\S+\s*(.*)$")
+HEADER = re.compile(r"^([0-9a-f]+-[0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+\S+\s*(.*)$")
 FIELD = re.compile(r"^(\w+):\s+(\d+) kB$")
 SLACK_KB = 4096
 
@@ -49,7 +50,7 @@ def read_smaps(pid):
         for line in f:
             h = HEADER.match(line)
             if h:
-                maps.append({"perms": h.group(1), "path": h.group(2).strip()})
+                maps.append({"range": h.group(1), "perms": h.group(2), "path": h.group(3).strip()})
                 continue
             m = FIELD.match(line.strip())
             if m and maps:
@@ -74,13 +75,41 @@ def guest_ram_mapping(maps, ram_kb):
     return max(cands, key=lambda m: m.get("Rss", 0))
 
 
+def print_detail(name, maps, ram, threads):
+    """Where the memory beside guest RAM sits: Rss and Anonymous per file (or [heap],
+    [stack], anonymous), largest first, to stderr."""
+    by = {}
+    for m in maps:
+        if m is ram:
+            continue
+        key = m["path"] or "(anonymous)"
+        rss, anon = by.get(key, (0, 0))
+        by[key] = (rss + m.get("Rss", 0), anon + m.get("Anonymous", 0))
+    huge = sum(m.get("AnonHugePages", 0) for m in maps if m is not ram)
+    print("vmm_memory.py: %s, %d threads; guest RAM Rss %d kB (%d kB in huge pages); "
+          "beside it %d kB in huge pages; Rss / Anonymous kB beside guest RAM:" % (
+              name, threads, ram.get("Rss", 0), ram.get("AnonHugePages", 0), huge),
+          file=sys.stderr)
+    for key, (rss, anon) in sorted(by.items(), key=lambda kv: -kv[1][0]):
+        if rss:
+            print("  %7d %7d  %s" % (rss, anon, key), file=sys.stderr)
+    for m in maps:
+        if m is not ram and not m["path"] and m.get("Rss", 0) >= 64:
+            print("  anonymous mapping %s %s: %d kB, Rss %d kB, %d kB in huge pages" % (
+                m["range"], m["perms"], m.get("Size", 0), m["Rss"], m.get("AnonHugePages", 0)),
+                file=sys.stderr)
+
+
 def measure_once(name, opts):
     """(rss, guest_rss, beside, anon_beside) in KiB."""
     with vmrun.Vm(boot.vmm_argv(name, opts), name) as vm:
         vm.wait_for(opts.marker.encode(), opts.timeout)
         vm.stop()
         rollup = read_fields("/proc/%d/smaps_rollup" % vm.pid)
-        ram = guest_ram_mapping(read_smaps(vm.pid), vmrun.parse_size(opts.mem) // 1024)
+        maps = read_smaps(vm.pid)
+        ram = guest_ram_mapping(maps, vmrun.parse_size(opts.mem) // 1024)
+        if opts.detail:
+            print_detail(name, maps, ram, len(os.listdir("/proc/%d/task" % vm.pid)))
     rss, guest = rollup["Rss"], ram.get("Rss", 0)
     return rss, guest, rss - guest, rollup.get("Anonymous", 0) - ram.get("Anonymous", 0)
 
@@ -101,6 +130,8 @@ def main():
                     help="comma-separated subset of nemu,microvm,q35, in run order")
     ap.add_argument("--accel", default="kvm", help="QEMU's accelerator (nemu: always kvm)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--detail", action="store_true",
+                    help="also print each run's memory per mapped file to stderr")
     opts = ap.parse_args()
 
     names = [n for n in opts.vmms.split(",") if n]
