@@ -87,12 +87,14 @@ bool backing_overridden(const BlockNode& node) {
 Json full_open_options(const BlockNode& node) {
     Json j = Json::object();
     j["driver"] = std::string(node.driver());
+    const Json strong = node.strong_options();
     if (!node.file_child()) {
-        // A protocol node: its file name (the only strong option nemu's protocols have).
-        j["filename"] = node.info().filename;
+        // A protocol node: its strong options where it has them (rbd's pool, image, ...),
+        // else its file name (file and host_device).
+        if (strong.empty()) j["filename"] = node.info().filename;
+        for (const auto& [k, v] : strong.items()) j[k] = v;
         return j;
     }
-    const Json strong = node.strong_options();
     for (const auto& [k, v] : strong.items()) j[k] = v;
     j["file"] = full_open_options(*node.file_child());
     if (backing_overridden(node)) {

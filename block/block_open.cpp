@@ -16,9 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include "nemu-config.h"
+
 #include "block/block_format.h"
 #include "block/file_node.h"
 #include "block/qcow2/qcow2_format.h"
+#ifdef CONFIG_RBD
+#include "block/rbd/rbd_node.h"
+#endif
 
 namespace nemu::block {
 
@@ -48,17 +53,28 @@ constexpr std::string_view kQcow2Members[] = {
     "pass-discard-other", "overlap-check", "cache-size", "l2-cache-size", "l2-cache-entry-size",
     "refcount-cache-size", "cache-clean-interval", "encrypt", "data-file"};
 constexpr std::string_view kVpcMembers[] = {"file"};
+// BlockdevOptionsRbd (block/rbd/rbd_options.h reads them).
+constexpr std::string_view kRbdMembers[] = {"pool", "namespace", "image", "conf", "snapshot",
+                                            "encrypt", "user", "auth-client-required", "key-secret", "server"};
+
+#ifdef CONFIG_RBD
+constexpr bool kHaveRbd = true;
+#else
+constexpr bool kHaveRbd = false;
+#endif
 
 std::span<const std::string_view> driver_members(std::string_view driver) {
     if (driver == "file" || driver == "host_device") return kFileMembers;
     if (driver == "raw") return kRawMembers;
     if (driver == "qcow2") return kQcow2Members;
     if (driver == "vpc") return kVpcMembers;
+    if (driver == "rbd") return kRbdMembers;
     return {};
 }
 
 bool is_driver(std::string_view d) {
     if (d == "file" || d == "host_device") return true;
+    if (d == "rbd") return kHaveRbd;
     return find_block_format(d) != nullptr;
 }
 
@@ -130,8 +146,19 @@ std::string protocol_filename(const BlockNode& node) {
     return n->info().filename;
 }
 
+// A protocol prefix in an image name (block.c bdrv_find_protocol): "rbd:" is the only one nemu
+// knows; every other name is a file (nemu has no other protocol that takes names).
+bool has_rbd_prefix(std::string_view filename) { return filename.starts_with("rbd:"); }
+
 Result<std::shared_ptr<BlockNode>> open_protocol(const std::string& filename, const OpenFlags& flags,
                                                  bool host_device) {
+    if (!host_device && has_rbd_prefix(filename)) {
+#ifdef CONFIG_RBD
+        return open_rbd(TRY(parse_rbd_filename(filename)), flags);
+#else
+        return fail("Unknown protocol 'rbd'");
+#endif
+    }
     FileOptions fo;
     fo.filename = filename;
     fo.flags = flags;
@@ -142,7 +169,7 @@ Result<std::shared_ptr<BlockNode>> open_protocol(const std::string& filename, co
 // QEMU's backing file name rules (block.c bdrv_get_full_backing_filename / path_combine): an
 // absolute name is used as is, a relative one is relative to the overlay's directory.
 std::string combine_backing_path(const std::string& overlay, const std::string& backing) {
-    if (backing.starts_with('/')) return backing;
+    if (backing.starts_with('/') || has_rbd_prefix(backing)) return backing;
     auto slash = overlay.rfind('/');
     if (slash == std::string::npos) return backing;
     return overlay.substr(0, slash + 1) + backing;
@@ -296,6 +323,10 @@ Result<std::shared_ptr<BlockNode>> open_node(const Json& o, const std::string& p
         // raw_open_common, after the file itself) and fails the -blockdev/blockdev-add.
         if (aio && *aio == AioMode::IoUring) TRY(st.probe());
         if (aio) node->set_open_aio(*aio);
+#ifdef CONFIG_RBD
+    } else if (*driver == "rbd") {
+        node = TRY(open_rbd(TRY(rbd_options_from_json(o, path)), flags));
+#endif
     } else {
         const BlockFormat* fmt = find_block_format(*driver);
         auto file_it = o.find("file");

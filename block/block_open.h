@@ -25,7 +25,7 @@ using NodeResolver = std::function<std::shared_ptr<BlockNode>(std::string_view n
 inline constexpr unsigned kMaxBackingChain = 64;
 
 // BlockdevOptions (qapi/block-core.json) for the drivers nemu has: file, host_device, raw,
-// qcow2, vpc. Nested "file"/"backing" are objects or node-name strings; "backing": null
+// qcow2, vpc, and rbd when built with it. Nested "file"/"backing" are objects or node-name strings; "backing": null
 // opens without the backing file. Errors use QEMU 7.2's messages (e.g. "Could not open
 // 'x': No such file or directory", "Unknown driver 'foo'" — check against qemu).
 // Nodes created here get the node-name from the options, or none (the caller names them).
@@ -36,7 +36,7 @@ Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const Node
 Result<std::shared_ptr<BlockNode>> open_blockdev(const Json& options, const NodeResolver& resolve,
                                                  const UringProbe& probe);
 
-// An image by file name: the file protocol, then `format` ("" = probe, as qemu-img does,
+// An image by file name: the file protocol ("rbd:..." names the rbd protocol), then `format` ("" = probe, as qemu-img does,
 // QEMU's raw-probing rules), then the backing chain the header names (relative names are
 // resolved against the image's directory; loops and chains past kMaxBackingChain are errors).
 Result<std::shared_ptr<BlockNode>> open_image(const std::string& filename, const std::string& format,

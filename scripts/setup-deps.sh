@@ -22,6 +22,8 @@ PACKAGES=(
     zlib1g-dev libzstd-dev # block layer: compressed qcow2 clusters (deflate and zstd)
     iproute2            # virtio-net tests: ip tuntap/netns/link for the tap and its namespace
     strace              # block tests: io_uring_setup refused by fault injection (aio=io_uring errors)
+    librbd-dev          # block layer: the rbd protocol (switch rbd, auto; build-tested, no cluster)
+    qemu-block-extra    # QEMU's block-rbd module: the oracle for the rbd error tests
 )
 
 force=0
