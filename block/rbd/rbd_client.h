@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 
+#include "util/result.h"
+
 namespace nemu::block {
 
 // An open image. It owns the cluster connection and io context it was opened through, and
@@ -54,7 +56,8 @@ public:
                            std::unique_ptr<RbdImage>& image) = 0;
 };
 
-// The real client over librados/librbd (librbd_client.cpp).
-std::unique_ptr<RbdClient> make_librbd_client();
+// The real client over librados/librbd (librbd_client.cpp), which loads them on first use; an
+// error when they cannot be loaded.
+Result<std::unique_ptr<RbdClient>> make_librbd_client();
 
 } // namespace nemu::block

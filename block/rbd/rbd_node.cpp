@@ -189,7 +189,7 @@ NodeInfo RbdNode::info() const {
 }
 
 Result<std::shared_ptr<BlockNode>> open_rbd(const RbdOptions& opts, const OpenFlags& flags) {
-    auto client = make_librbd_client();
+    auto client = TRY(make_librbd_client());
     return std::shared_ptr<BlockNode>(TRY(RbdNode::open(opts, flags, *client)));
 }
 
