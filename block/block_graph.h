@@ -63,6 +63,9 @@ public:
     // A device (or node-name) for block_resize / block_set_io_throttle: QEMU's lookup
     // "Cannot find device='x' nor node-name='y'".
     Result<std::shared_ptr<BlockNode>> lookup(std::string_view device, std::string_view node_name) const;
+    // Unregisters the nodes that neither a drive nor a monitor-owned node reaches: what a
+    // -drive that failed half-way (after add_tree, before add_drive) left behind.
+    void collect_garbage();
 
     // Who uses node (as a child of another node or as a drive's root): "" when nobody.
     std::string user_of(const BlockNode& node) const;
@@ -82,7 +85,6 @@ private:
     };
     std::string auto_node_name();
     Result<> register_node(const std::shared_ptr<BlockNode>& node, bool monitor_owned);
-    void collect_garbage();
 
     std::vector<Entry> m_nodes;
     std::vector<std::unique_ptr<Drive>> m_drives;

@@ -73,6 +73,22 @@ TEST(BlockGraph, ChildrenGoWithTheirRoot) {
     EXPECT_EQ(g.find_node(child), nullptr);
 }
 
+// A -drive snapshot=on registers its base before the overlay and the drive exist; when a
+// later step fails, collect_garbage() takes the base out again, and only it.
+TEST(BlockGraph, CollectGarbageDropsAnAbandonedTree) {
+    BlockGraph g;
+    Drive d;
+    d.name = "kept";
+    d.root = std::make_shared<FakeNode>();
+    ASSERT_TRUE(g.add_drive(d));
+    auto abandoned = std::make_shared<FakeNode>(std::make_shared<FakeNode>());
+    ASSERT_TRUE(g.add_tree(abandoned, false));
+    EXPECT_EQ(g.nodes().size(), 3u);
+    g.collect_garbage();
+    ASSERT_EQ(g.nodes().size(), 1u);
+    EXPECT_EQ(g.nodes()[0].get(), d.root.get());
+}
+
 TEST(BlockGraph, Drives) {
     BlockGraph g;
     EXPECT_EQ(g.next_drive_name("none"), "none0");

@@ -49,7 +49,9 @@ std::shared_ptr<block::IoErrorHost> block_io_error_host(Vm& vm) {
     return graph.error_host();
 }
 
-Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
+namespace {
+
+Result<> open_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     block::BlockGraph& graph = vm.block_graph();
     block::Drive d;
     d.name = spec.id.empty() ? graph.next_drive_name("none") : spec.id;
@@ -89,7 +91,7 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
                          spec.file.c_str());
         if (spec.snapshot) {
             // QEMU creates the base's nodes before the overlay's (query-named-block-nodes'
-            // order). A failure from here on ends start-up, so nothing stays half-registered.
+            // order); add_drive() unregisters them again if a later step fails.
             TRY(graph.add_tree(d.root, false));
             d.root = TRY(block::open_temp_snapshot(d.root, spec.flags));
         }
@@ -104,6 +106,14 @@ Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
     }
     TRY(graph.add_drive(std::move(d)));
     return {};
+}
+
+} // namespace
+
+Result<> add_drive(Vm& vm, const cmdline::DriveSpec& spec) {
+    auto r = open_drive(vm, spec);
+    if (!r) vm.block_graph().collect_garbage();
+    return r;
 }
 
 Result<> create_block_devices(Vm& vm, const StartupConfig& config) {
