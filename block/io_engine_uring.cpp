@@ -96,7 +96,7 @@ public:
             m_pump_scheduled = true;
             m_home.defer([this] {
                 m_pump_scheduled = false;
-                pump();
+                run_ring();
             });
         }
     }
@@ -120,9 +120,23 @@ private:
         BlockRequest req;         // as submitted, for the thread-engine fallback
     };
 
+    // Submits what is pending and handles what has completed, until neither makes progress
+    // (bounded, so that other fds of the home loop get their turn). Completions are reaped
+    // right after each submit: the io_uring_enter that submits also runs the task_work that
+    // posts earlier requests' completions (writes complete through the submitting task), so
+    // they are there without another wake-up. Waiting for them on the eventfd instead costs
+    // two wake-ups per completion, the first an epoll_wait interrupted by that task_work
+    // (EINTR), the second the eventfd (docs/performance.md, block layer re-check).
+    void run_ring() {
+        for (unsigned round = 0; round < kMaxRounds; ++round) {
+            const bool submitted = pump();
+            if (!reap_cqes() && !submitted) return;
+        }
+    }
+
     // Move pending steps into free SQEs (at most m_depth in the ring, so the completion
-    // queue, twice as deep, never overflows) and submit them.
-    void pump() {
+    // queue, twice as deep, never overflows) and submit them. True if any were submitted.
+    bool pump() {
         bool queued = false;
         while (!m_pending.empty() && m_in_ring < m_depth) {
             io_uring_sqe* sqe = io_uring_get_sqe(&m_ring->ring);
@@ -143,13 +157,20 @@ private:
             queued = true;
         }
         // A failed io_uring_submit() leaves the SQEs in the ring; the next pump retries.
-        if (queued) io_uring_submit(&m_ring->ring);
+        return queued && io_uring_submit(&m_ring->ring) > 0;
     }
 
+    // The eventfd's handler: completions arrived while the loop slept.
     void reap() {
         uint64_t v;
         while (::read(m_efd.get(), &v, sizeof v) > 0) {
         }
+        run_ring();
+    }
+
+    // Handles every posted completion; true if there was any.
+    bool reap_cqes() {
+        bool any = false;
         io_uring_cqe* cqe = nullptr;
         while (io_uring_peek_cqe(&m_ring->ring, &cqe) == 0 && cqe) {
             Op* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
@@ -157,8 +178,9 @@ private:
             io_uring_cqe_seen(&m_ring->ring, cqe);
             --m_in_ring;
             step_done(op, res);
+            any = true;
         }
-        pump();
+        return any;
     }
 
     void step_done(Op* op, int res) {
@@ -223,6 +245,8 @@ private:
     unsigned m_in_ring = 0;
     uint64_t m_in_flight = 0;
     bool m_pump_scheduled = false;
+    // run_ring()'s bound: rounds of submit + reap before the home loop's other fds run.
+    static constexpr unsigned kMaxRounds = 64;
 };
 
 } // namespace
