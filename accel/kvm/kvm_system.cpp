@@ -1,4 +1,5 @@
 #include "accel/kvm/kvm_system.h"
+#include "accel/kvm/x86/x86_cpuid.h"
 
 #include "accel/kvm/kvm_ioctls.h"
 
@@ -63,6 +64,7 @@ Result<std::unique_ptr<KvmSystem>> KvmSystem::open(const std::string& path) {
         if (errno != E2BIG) return fail_errno("KVM_GET_SUPPORTED_CPUID failed", errno);
     }
     if (sys->m_supported_cpuid.empty()) return fail("KVM_GET_SUPPORTED_CPUID returned no entries");
+    x86::add_kvm_emulated_features(sys->m_supported_cpuid, sys->check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 
     for (uint32_t n = 256; n <= 16384; n *= 2) {
         KvmArray<MsrListHeader, uint32_t> list(n);

@@ -160,6 +160,11 @@ Result<CpuModelSpec> parse_cpu_model(std::string_view text) {
     return spec;
 }
 
+void add_kvm_emulated_features(std::vector<kvm_cpuid_entry2>& supported, bool tsc_deadline_timer) {
+    if (!tsc_deadline_timer) return;
+    if (auto* e = find_mut(supported, 1, 0)) e->ecx |= 1u << 24;
+}
+
 CpuidResult build_guest_cpuid(const std::vector<kvm_cpuid_entry2>& supported, const CpuTopology& topo,
                               unsigned index, const std::vector<FeatureToggle>& toggles) {
     CpuidResult out;

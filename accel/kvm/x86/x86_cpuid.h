@@ -60,6 +60,13 @@ struct CpuidResult {
 CpuidResult build_guest_cpuid(const std::vector<kvm_cpuid_entry2>& supported, const CpuTopology& topo,
                               unsigned index, const std::vector<FeatureToggle>& toggles);
 
+// Features KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID, added to the supported set
+// as QEMU 7.2's kvm_arch_get_supported_cpuid does with an in-kernel irqchip (nemu always has
+// one): the TSC-deadline timer (CPUID.01H:ECX[24]) when KVM_CAP_TSC_DEADLINE_TIMER. Without
+// it a Linux guest runs its LAPIC timer in one-shot mode and must calibrate it first, which
+// on the virt board (no PIT, HPET or PM timer to calibrate against) is slow and erratic.
+void add_kvm_emulated_features(std::vector<kvm_cpuid_entry2>& supported, bool tsc_deadline_timer);
+
 // Lookup helper for tests and callers.
 const kvm_cpuid_entry2* find_cpuid(const std::vector<kvm_cpuid_entry2>& entries, uint32_t leaf, uint32_t subleaf = 0);
 

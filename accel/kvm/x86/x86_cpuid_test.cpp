@@ -80,6 +80,23 @@ TEST(Cpuid, TogglesClearAndWarnLikeQemu) {
     EXPECT_EQ(r.warnings[0], "host doesn't support requested feature: CPUID.07H:EBX.avx512f [bit 16]");
 }
 
+// QEMU 7.2 kvm_arch_get_supported_cpuid: with KVM_CAP_TSC_DEADLINE_TIMER the guest is offered
+// the TSC-deadline timer, which KVM_GET_SUPPORTED_CPUID itself never lists; -tsc-deadline
+// still takes it away.
+TEST(Cpuid, TscDeadlineOfferedWhenKvmEmulatesIt) {
+    std::vector<kvm_cpuid_entry2> without(1), with(1);
+    without[0].function = with[0].function = 1;
+    add_kvm_emulated_features(without, false);
+    add_kvm_emulated_features(with, true);
+    EXPECT_EQ(without[0].ecx & (1u << 24), 0u);
+    EXPECT_NE(with[0].ecx & (1u << 24), 0u);
+    const CpuTopology one{1, 1, 1, 1};
+    auto offered = build_guest_cpuid(with, one, 0, {});
+    EXPECT_NE(find_cpuid(offered.entries, 1)->ecx & (1u << 24), 0u);
+    auto removed = build_guest_cpuid(with, one, 0, {FeatureToggle{"tsc-deadline", false}});
+    EXPECT_EQ(find_cpuid(removed.entries, 1)->ecx & (1u << 24), 0u);
+}
+
 TEST(CpuModel, ParsesHostAndMaxWithToggles) {
     auto s = parse_cpu_model("host,+avx2,-x2apic,migratable=on,pmu=off,kvm-pv-eoi=on");
     ASSERT_TRUE(s) << s.error().msg;
