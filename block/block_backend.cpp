@@ -197,6 +197,10 @@ void BlockBackend::drain() {
     while (m_impl->posted > 0) m_impl->home.run_once(-1);
 }
 
+void BlockBackend::plug() { m_impl->engine->plug(); }
+
+void BlockBackend::unplug() { m_impl->engine->unplug(); }
+
 BlockStats BlockBackend::stats() const {
     BlockStats s = m_impl->stats;
     if (m_impl->last_access_ns) s.idle_time_ns = static_cast<int64_t>(monotonic_ns() - *m_impl->last_access_ns);

@@ -105,6 +105,10 @@ public:
     // writethrough (fua), detect-zeroes, and counts stats; done runs on the home loop.
     void submit(BlockRequest req, BlockCompletion done);
     void drain();
+    // Home thread only: batch the requests submitted until the matching unplug() into one
+    // kernel submission (IoEngine::plug; QEMU's blk_io_plug). See ScopedPlug.
+    void plug();
+    void unplug();
 
     const std::string& name() const { return m_name; }
     BlockNode& root() const { return *m_root; }

@@ -43,6 +43,28 @@ public:
     // its completion has run (blockdev-del, shutdown, tests).
     virtual void drain() = 0;
     virtual uint64_t in_flight() const = 0;
+
+    // Home thread only. Between plug() and the matching unplug() (they nest), requests are
+    // queued and reach the kernel together at the last unplug(): one io_uring_enter for a
+    // virtqueue's whole batch (QEMU's blk_io_plug/blk_io_unplug around virtio-blk's
+    // handle_vq). Unplugged, each request reaches the kernel inside submit(), so the disk
+    // starts it while the caller goes on; a completion callback that submits the next
+    // request keeps the disk's queue full instead of refilling it once per loop round.
+    virtual void plug() {}
+    virtual void unplug() {}
+};
+
+// Plugs an IoEngine or a BlockBackend for as long as it lives (a scope that submits a batch).
+template <class Pluggable>
+class ScopedPlug {
+public:
+    explicit ScopedPlug(Pluggable& p) : m_target(p) { m_target.plug(); }
+    ~ScopedPlug() { m_target.unplug(); }
+    ScopedPlug(const ScopedPlug&) = delete;
+    ScopedPlug& operator=(const ScopedPlug&) = delete;
+
+private:
+    Pluggable& m_target;
 };
 
 // aio=threads: a pool of up to `max_workers` threads (QEMU's thread-pool-max, 64).

@@ -46,6 +46,9 @@ void VirtioBlk::flush_notify(Queue& q) {
 
 void VirtioBlk::process_queue(Queue& q) {
     if (m_broken) return;
+    // Every request popped in this pass reaches the disk in one submission when the pass
+    // ends (QEMU's virtio-blk plugs around handle_vq the same way).
+    block::ScopedPlug plug(*m_backend);
     // 2.7.10 / 2.8.21: while draining, ask the driver not to kick; after re-enabling, look
     // again, or a buffer made available in between would wait for the next kick.
     for (;;) {
