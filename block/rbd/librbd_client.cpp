@@ -95,53 +95,27 @@ const LibrbdApi& api() {
     return loaded;
 }
 
-// A cluster handle (rados_create .. rados_shutdown).
-class Rados {
+// A librados/librbd handle, released through the LibrbdApi entry point `Release` when
+// destroyed; the three kinds differ only in those two.
+template <class Handle, auto Release>
+class ApiHandle {
 public:
-    Rados() = default;
-    Rados(Rados&& o) noexcept : m_h(std::exchange(o.m_h, nullptr)) {}
-    Rados& operator=(Rados&&) = delete;
-    ~Rados() {
-        if (m_h) api().rados_shutdown(m_h);
+    ApiHandle() = default;
+    ApiHandle(ApiHandle&& o) noexcept : m_h(std::exchange(o.m_h, nullptr)) {}
+    ApiHandle& operator=(ApiHandle&&) = delete;
+    ~ApiHandle() {
+        if (m_h) (api().*Release)(m_h);
     }
-    rados_t* out() { return &m_h; }
-    rados_t get() const { return m_h; }
+    Handle* out() { return &m_h; }
+    Handle get() const { return m_h; }
 
 private:
-    rados_t m_h = nullptr;
+    Handle m_h = nullptr;
 };
 
-// A pool's I/O context (rados_ioctx_create .. rados_ioctx_destroy).
-class IoCtx {
-public:
-    IoCtx() = default;
-    IoCtx(IoCtx&& o) noexcept : m_h(std::exchange(o.m_h, nullptr)) {}
-    IoCtx& operator=(IoCtx&&) = delete;
-    ~IoCtx() {
-        if (m_h) api().rados_ioctx_destroy(m_h);
-    }
-    rados_ioctx_t* out() { return &m_h; }
-    rados_ioctx_t get() const { return m_h; }
-
-private:
-    rados_ioctx_t m_h = nullptr;
-};
-
-// An open image (rbd_open .. rbd_close).
-class Image {
-public:
-    Image() = default;
-    Image(Image&& o) noexcept : m_h(std::exchange(o.m_h, nullptr)) {}
-    Image& operator=(Image&&) = delete;
-    ~Image() {
-        if (m_h) api().rbd_close(m_h);
-    }
-    rbd_image_t* out() { return &m_h; }
-    rbd_image_t get() const { return m_h; }
-
-private:
-    rbd_image_t m_h = nullptr;
-};
+using Rados = ApiHandle<rados_t, &LibrbdApi::rados_shutdown>;         // rados_create ..
+using IoCtx = ApiHandle<rados_ioctx_t, &LibrbdApi::rados_ioctx_destroy>; // rados_ioctx_create ..
+using Image = ApiHandle<rbd_image_t, &LibrbdApi::rbd_close>;          // rbd_open ..
 
 // An aio completion, waited for at once: librbd 16 has no synchronous readv/writev.
 class Completion {
