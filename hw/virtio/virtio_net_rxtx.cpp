@@ -152,32 +152,44 @@ void VirtioNet::tx_flush(Pair& p) {
     if (!p.enabled || m_broken) return;
     bool pushed = false;
     int budget = kBudget;
-    for (; budget > 0; --budget) {
-        DescChain chain;
-        if (p.tx_pending) {
-            chain = std::move(*p.tx_pending);
-            p.tx_pending.reset();
-        } else {
-            auto popped = p.tx->pop();
-            if (!popped) return mark_broken(popped.error().msg);
-            if (!*popped) break;
-            chain = std::move(**popped);
-        }
-        // 5.1.6.2: every packet starts with the header (QEMU: "virtio-net header incorrect").
-        if (chain.readable_bytes < net::kVnetHdrSize)
-            return mark_broken(fmt::format("virtio-net header incorrect on queue {}", 2 * p.index + 1));
-        if (m_client && link_is_up()) {
-            std::vector<iovec> frame =
-                m_client->has_vnet_hdr() ? chain.readable : skip_bytes(chain.readable, net::kVnetHdrSize);
-            auto sent = m_client->send(p.index, frame);
-            if (sent && !*sent) {
-                p.tx_pending = std::move(chain);   // the netdev is full: wait for EPOLLOUT
-                break;
+    // 2.7.10: no kicks while this pass drains the queue (each would be another exit and another
+    // wake-up of this loop, for chains the pass takes anyway; QEMU's tx=bh path does the same).
+    // Re-enabled only when the queue is found empty, then looked at once more, or a chain made
+    // available in between would wait for the next kick. While the netdev is full or the budget
+    // is spent they stay off: EPOLLOUT or our own doorbell brings the next pass.
+    p.tx->enable_notification(false);
+    for (;;) {
+        for (; budget > 0; --budget) {
+            DescChain chain;
+            if (p.tx_pending) {
+                chain = std::move(*p.tx_pending);
+                p.tx_pending.reset();
+            } else {
+                auto popped = p.tx->pop();
+                if (!popped) return mark_broken(popped.error().msg);
+                if (!*popped) break;
+                chain = std::move(**popped);
             }
-            // A hard send error drops the frame, as a wire would.
+            // 5.1.6.2: every packet starts with the header (QEMU: "virtio-net header incorrect").
+            if (chain.readable_bytes < net::kVnetHdrSize)
+                return mark_broken(fmt::format("virtio-net header incorrect on queue {}", 2 * p.index + 1));
+            if (m_client && link_is_up()) {
+                std::vector<iovec> frame =
+                    m_client->has_vnet_hdr() ? chain.readable : skip_bytes(chain.readable, net::kVnetHdrSize);
+                auto sent = m_client->send(p.index, frame);
+                if (sent && !*sent) {
+                    p.tx_pending = std::move(chain);   // the netdev is full: wait for EPOLLOUT
+                    break;
+                }
+                // A hard send error drops the frame, as a wire would.
+            }
+            if (auto r = p.tx->push(chain, 0); !r) return mark_broken(r.error().msg);
+            pushed = true;
         }
-        if (auto r = p.tx->push(chain, 0); !r) return mark_broken(r.error().msg);
-        pushed = true;
+        if (budget == 0 || p.tx_pending) break;
+        p.tx->enable_notification(true);
+        if (!p.tx->has_available()) break;
+        p.tx->enable_notification(false);
     }
     // Budget spent with chains left: come back on the next loop round through our own doorbell.
     if (budget == 0 && !p.tx_pending) p.tx_kick->signal();
@@ -197,6 +209,9 @@ Result<> VirtioNet::set_queue_pairs(uint16_t pairs) {
         if (m_vhost) continue;   // the kernel serves the pair's rings (virtio_net_vhost.cpp)
         if (want) {
             if (p.frame.empty()) p.frame.resize(net::kVnetHdrSize + net::kMaxFrameBytes);
+            // A TX pass cut short before the pair went down (netdev full, budget spent) left
+            // kicks off: one pass now takes what the driver queued meanwhile and re-enables them.
+            p.tx_kick->signal();
             Pair* pp2 = &p;
             TRY(m_main->add_fd(p.rx_kick->fd(), EPOLLIN, [this, pp2](uint32_t) {
                 pp2->rx_kick->drain();
