@@ -49,10 +49,9 @@ void VirtioBlk::process_queue(Queue& q) {
     // Every request popped in this pass reaches the disk in one submission when the pass
     // ends (QEMU's virtio-blk plugs around handle_vq the same way).
     block::ScopedPlug plug(*m_backend);
-    // 2.7.10 / 2.8.21: while draining, ask the driver not to kick; after re-enabling, look
-    // again, or a buffer made available in between would wait for the next kick.
+    // 2.7.10 / 2.8.21: while draining, ask the driver not to kick.
+    q.vq->enable_notification(false);
     for (;;) {
-        q.vq->enable_notification(false);
         for (;;) {
             auto popped = q.vq->pop();
             if (!popped) {
@@ -62,8 +61,7 @@ void VirtioBlk::process_queue(Queue& q) {
             if (!*popped) break;
             if (!start_request(q, std::move(**popped))) return flush_notify(q);
         }
-        q.vq->enable_notification(true);
-        if (!q.vq->has_available()) break;
+        if (!q.vq->rearm_notification()) break;
     }
     flush_notify(q);
 }

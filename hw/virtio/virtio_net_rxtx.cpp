@@ -154,9 +154,9 @@ void VirtioNet::tx_flush(Pair& p) {
     int budget = kBudget;
     // 2.7.10: no kicks while this pass drains the queue (each would be another exit and another
     // wake-up of this loop, for chains the pass takes anyway; QEMU's tx=bh path does the same).
-    // Re-enabled only when the queue is found empty, then looked at once more, or a chain made
-    // available in between would wait for the next kick. While the netdev is full or the budget
-    // is spent they stay off: EPOLLOUT or our own doorbell brings the next pass.
+    // Re-armed only when the queue is found empty (Virtqueue::rearm_notification). While the
+    // netdev is full or the budget is spent they stay off: EPOLLOUT or our own doorbell brings
+    // the next pass.
     p.tx->enable_notification(false);
     for (;;) {
         for (; budget > 0; --budget) {
@@ -186,10 +186,7 @@ void VirtioNet::tx_flush(Pair& p) {
             if (auto r = p.tx->push(chain, 0); !r) return mark_broken(r.error().msg);
             pushed = true;
         }
-        if (budget == 0 || p.tx_pending) break;
-        p.tx->enable_notification(true);
-        if (!p.tx->has_available()) break;
-        p.tx->enable_notification(false);
+        if (budget == 0 || p.tx_pending || !p.tx->rearm_notification()) break;
     }
     // Budget spent with chains left: come back on the next loop round through our own doorbell.
     if (budget == 0 && !p.tx_pending) p.tx_kick->signal();

@@ -75,6 +75,13 @@ Result<uint8_t*> map_ring_area(const memory::AddressSpace& memory, uint16_t inde
 
 } // namespace detail
 
+bool Virtqueue::rearm_notification() {
+    enable_notification(true);
+    if (!has_available()) return false;
+    enable_notification(false);
+    return true;
+}
+
 Result<std::unique_ptr<Virtqueue>> Virtqueue::create(const memory::AddressSpace& memory,
                                                      const VirtqueueConfig& config,
                                                      const VirtqueueState& start) {

@@ -91,6 +91,11 @@ public:
     virtual void enable_notification(bool enabled) = 0;
     // Whether pop() would find something, without consuming it.
     virtual bool has_available() = 0;
+    // Ends a pass that ran with notifications off and found the queue empty (2.7.10 /
+    // 2.8.21): re-enables them, then looks once more, since a chain made available before
+    // the driver saw them on would otherwise wait for the next kick. True if there is one:
+    // notifications are off again and the caller goes on popping.
+    bool rearm_notification();
 
     virtual const VirtqueueConfig& config() const = 0;
     virtual VirtqueueState state() const = 0;
