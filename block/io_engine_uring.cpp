@@ -95,7 +95,7 @@ public:
         // io_uring_enter per loop round ran 0.84x of qemu-img bench, the disk idling while
         // the round refilled it (docs/performance.md, block layer). Its completion is reaped
         // by the deferred run_ring(), never here: completions run after submit() returns.
-        if (m_plugs == 0) pump();
+        pump(); // does nothing while plugged: the last unplug() pumps
         // drain() waits for the deferred round, since the op is in flight.
         if (!m_pump_scheduled) {
             m_pump_scheduled = true;
