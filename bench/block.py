@@ -2,7 +2,7 @@
 """Block-layer benchmark: nemu's block layer (tests/block nemu-io bench) beside
 `qemu-img bench` on the same image files, in the same run, alternating (issue #6).
 
-usage: bench/block.py [--nemu-io PATH] [--runs N] [--dir DIR] [--quick]
+usage: bench/block.py [--nemu-io PATH] [--runs N] [--dir DIR] [--quick] [--size all|4k|1m]
 
 Rows: 4 KiB "random" reads and writes and 1 MiB sequential reads and writes, on raw and
 qcow2 images, queue depth 1 and 32, cache=none (O_DIRECT) with aio=io_uring for both tools.
@@ -13,7 +13,9 @@ does; nemu-io bench issues the same offsets in the same order. The images are fu
 first (qcow2: every cluster allocated), so writes are overwrites in both tools.
 
 For each row: median wall time over N runs of each tool → requests/s (or MiB/s), the ratio
-nemu/QEMU (> 1 = nemu faster), and the CPU time (user+sys from wait4) per request.
+nemu/QEMU (> 1 = nemu faster), and the CPU time (user+sys from wait4) per request. The tools
+take turns going first, run by run.
+
 Prints a markdown table. Standard library only.
 """
 
@@ -86,36 +88,43 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default=None, help="where the 1 GiB images go (default: a temp dir in /var/tmp)")
     ap.add_argument("--quick", action="store_true", help="10x fewer requests (smoke run)")
+    ap.add_argument("--size", choices=("all", "4k", "1m"), default="all", help="only the 4 KiB or the 1 MiB rows")
     opts = ap.parse_args()
     d = tempfile.mkdtemp(prefix="nemu-block-bench-", dir=opts.dir or "/var/tmp")
     try:
-        imgs = make_images(d)
-        print("| workload | format | rw | QD | nemu | qemu-img bench | ratio | CPU µs/req nemu | CPU µs/req QEMU |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for row in rows(opts.quick):
-            args = bench_args(row) + [imgs[row["fmt"]]]
-            tools = {"nemu": [opts.nemu_io, "bench"] + args, "qemu": ["qemu-img", "bench"] + args}
-            wall = {"nemu": [], "qemu": []}
-            cpu = {"nemu": [], "qemu": []}
-            for _ in range(opts.runs):
-                for tool in ("nemu", "qemu"):
-                    w, c = run_one(tools[tool])
-                    wall[tool].append(w)
-                    cpu[tool].append(c)
-            med = {t: statistics.median(wall[t]) for t in wall}
-            per_req_cpu = {t: statistics.median(cpu[t]) / row["count"] * 1e6 for t in cpu}
-            if row["size"] >= MiB:
-                rate = {t: row["count"] * row["size"] / MiB / med[t] for t in med}
-                unit = "MiB/s"
-            else:
-                rate = {t: row["count"] / med[t] for t in med}
-                unit = "req/s"
-            print("| %s | %s | %s | %d | %.0f %s | %.0f %s | %.2f× | %.1f | %.1f |" % (
-                row["name"], row["fmt"], "write" if row["write"] else "read", row["depth"],
-                rate["nemu"], unit, rate["qemu"], unit, rate["nemu"] / rate["qemu"],
-                per_req_cpu["nemu"], per_req_cpu["qemu"]), flush=True)
+        run_rows(opts, d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def run_rows(opts, d):
+    imgs = make_images(d)
+    print("| workload | format | rw | QD | nemu | qemu-img bench | ratio | CPU µs/req nemu | CPU µs/req QEMU |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows(opts.quick):
+        if opts.size != "all" and (row["size"] >= MiB) != (opts.size == "1m"):
+            continue
+        args = bench_args(row) + [imgs[row["fmt"]]]
+        tools = {"nemu": [opts.nemu_io, "bench"] + args, "qemu": ["qemu-img", "bench"] + args}
+        wall = {"nemu": [], "qemu": []}
+        cpu = {"nemu": [], "qemu": []}
+        for run in range(opts.runs):
+            for tool in (("nemu", "qemu") if run % 2 == 0 else ("qemu", "nemu")):
+                w, c = run_one(tools[tool])
+                wall[tool].append(w)
+                cpu[tool].append(c)
+        med = {t: statistics.median(wall[t]) for t in wall}
+        per_req_cpu = {t: statistics.median(cpu[t]) / row["count"] * 1e6 for t in cpu}
+        if row["size"] >= MiB:
+            rate = {t: row["count"] * row["size"] / MiB / med[t] for t in med}
+            unit = "MiB/s"
+        else:
+            rate = {t: row["count"] / med[t] for t in med}
+            unit = "req/s"
+        print("| %s | %s | %s | %d | %.0f %s | %.0f %s | %.2f× | %.1f | %.1f |" % (
+            row["name"], row["fmt"], "write" if row["write"] else "read", row["depth"],
+            rate["nemu"], unit, rate["qemu"], unit, rate["nemu"] / rate["qemu"],
+            per_req_cpu["nemu"], per_req_cpu["qemu"]), flush=True)
 
 
 if __name__ == "__main__":
