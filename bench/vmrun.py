@@ -271,12 +271,12 @@ class Vm:
     def _read_more(self, deadline):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise self.error("timed out")
+            raise self.error("timed out" + self.stall_report())
         self.sock.settimeout(remaining)
         try:
             chunk = self.sock.recv(65536)
         except socket.timeout:
-            raise self.error("timed out") from None
+            raise self.error("timed out" + self.stall_report()) from None
         now = time.perf_counter() - self.t0
         if not chunk:
             self.eof = True
@@ -346,6 +346,34 @@ class Vm:
         text = self.log.read().decode(errors="replace")
         return text[-limit:]
 
+    def stall_report(self):
+        """After a timeout, what tells a stuck console from a stuck guest: each VMM thread's
+        CPU ticks (all / in guest mode) over 2 s, then whether a newline typed on the console
+        brings any output back within 5 s. Bytes it brings join the serial buffer."""
+        try:
+            before = thread_ticks(self.pid)
+            time.sleep(2)
+            after = thread_ticks(self.pid)
+            threads = ", ".join("%s %d/%d" % (name, a - before[tid][1], g - before[tid][2])
+                                for tid, (name, a, g) in sorted(after.items()) if tid in before)
+        except OSError as e:
+            threads = "unreadable (%s)" % e
+        echoed = 0
+        try:
+            self.sock.sendall(b"\n")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+                echoed += len(chunk)
+        except (OSError, socket.timeout):
+            pass
+        return ("\n  VMM threads over 2 s, CPU ticks all/guest (%d per s): %s\n"
+                "  console after a newline: %d bytes in 5 s" % (CLK_TCK, threads, echoed))
+
     def error(self, what):
         serial = bytes(self.buf[-800:]).decode(errors="replace")
         return VmError("%s: %s\n  command: %s\n  VMM output: %s\n  serial tail: %r" % (
@@ -362,6 +390,20 @@ def cpu_ticks(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state): utime is field 14, stime 15, guest_time 43
     return int(fields[11]) + int(fields[12]), int(fields[40])
+
+
+def thread_ticks(pid):
+    """{tid: (name, utime + stime, guest_time)} for each thread of the process."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue   # the thread ended meanwhile
+        fields = rest.split()
+        out[int(tid)] = (head.split("(", 1)[1], int(fields[11]) + int(fields[12]), int(fields[40]))
+    return out
 
 
 def parse_size(text):
