@@ -270,20 +270,25 @@ class Vm:
 
     def _read_more(self, deadline):
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        chunk = None
+        if remaining > 0:
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                pass
+        if chunk is None:
             raise self.error("timed out" + self.stall_report())
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise self.error("timed out" + self.stall_report()) from None
-        now = time.perf_counter() - self.t0
         if not chunk:
             self.eof = True
             raise self.error("serial closed (VMM exited, status %s)" % self.proc.poll())
+        self._add_chunk(chunk)
+
+    def _add_chunk(self, chunk):
+        """Serial bytes that just arrived: into the buffer, with their arrival time."""
         self.buf += chunk
         self.chunk_ends.append(len(self.buf))
-        self.chunk_times.append(now)
+        self.chunk_times.append(time.perf_counter() - self.t0)
 
     def wait_for(self, marker, timeout, start=0):
         """Index in the serial output of `marker` (bytes) at or after `start`, reading
@@ -367,7 +372,7 @@ class Vm:
                 chunk = self.sock.recv(65536)
                 if not chunk:
                     break
-                self.buf += chunk
+                self._add_chunk(chunk)
                 echoed += len(chunk)
         except (OSError, socket.timeout):
             pass
@@ -384,25 +389,28 @@ class Vm:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid):
-    """(utime + stime, guest_time) of the process, in clock ticks (proc(5))."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+def stat_ticks(path):
+    """(comm, utime + stime, guest_time) from a proc(5) stat file, in clock ticks."""
+    with open(path) as f:
+        head, rest = f.read().rsplit(")", 1)
+    fields = rest.split()
     # fields[0] is field 3 (state): utime is field 14, stime 15, guest_time 43
-    return int(fields[11]) + int(fields[12]), int(fields[40])
+    return head.split("(", 1)[1], int(fields[11]) + int(fields[12]), int(fields[40])
+
+
+def cpu_ticks(pid):
+    """(utime + stime, guest_time) of the process, in clock ticks."""
+    return stat_ticks("/proc/%d/stat" % pid)[1:]
 
 
 def thread_ticks(pid):
-    """{tid: (name, utime + stime, guest_time)} for each thread of the process."""
+    """{tid: (comm, utime + stime, guest_time)} for each thread of the process."""
     out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                head, rest = f.read().rsplit(")", 1)
+            out[int(tid)] = stat_ticks("/proc/%d/task/%s/stat" % (pid, tid))
         except OSError:
             continue   # the thread ended meanwhile
-        fields = rest.split()
-        out[int(tid)] = (head.split("(", 1)[1], int(fields[11]) + int(fields[12]), int(fields[40]))
     return out
 
 
